@@ -1,0 +1,59 @@
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+# Private to this collection: it may change at any time. Do not use it from other collections.
+
+"""Attribute documentation shared by the nova.cells modules.
+
+Every module uses ``nova.cells._attributes`` (the attribute descriptions) and
+``nova.cells._attributes.actiongroup_cells``, then states its own support levels in
+``attributes:``; read-only modules use ``nova.cells._attributes.info_module`` instead.
+"""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+
+    # The attribute descriptions; each module states its support.
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
+"""
+
+    # Support levels of modules that only read (use together with DOCUMENTATION).
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - This action does not modify state.
+  diff_mode:
+    support: N/A
+    details:
+      - This action does not modify state.
+  idempotent:
+    support: full
+    details:
+      - This action does not modify state.
+"""
+
+    # Membership of the action group set in meta/runtime.yml.
+    ACTIONGROUP_CELLS = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/nova.cells.cells) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - nova.cells.cells
+"""

@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+"""Cell lookup and presentation shared by the cell modules.
+
+Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.nova.cells.plugins.module_utils._databases import CELL0_UUID
+from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError
+from ansible_collections.nova.cells.plugins.module_utils._urls import mask_url
+
+CELL0_NAME = 'cell0'
+UUID_PATTERN = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
+NAME_MAX_LENGTH = 255  # cell_mappings.name and host_mappings.host are VARCHAR(255)
+
+
+def validate_name(value, what='cell name'):
+    if not isinstance(value, str) or not value.strip():
+        raise NovaCellsError('the %s is empty; give a name such as cell1' % what)
+    if value != value.strip():
+        raise NovaCellsError('the %s %r has leading or trailing white space; Nova would store it verbatim' % (what, value))
+    if len(value) > NAME_MAX_LENGTH:
+        raise NovaCellsError('the %s is %d characters long; Nova stores at most %d' % (what, len(value), NAME_MAX_LENGTH))
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise NovaCellsError('the %s %r contains control characters' % (what, value))
+
+
+def validate_uuid(value, what='cell uuid'):
+    if not isinstance(value, str) or not UUID_PATTERN.match(value.lower()):
+        raise NovaCellsError('%r is not a valid %s; expected the form 8-4-4-4-12 hexadecimal digits' % (value, what))
+    return value.lower()
+
+
+def public_cell(cell):
+    """What a module may return about a cell: URLs masked, templates kept as templates."""
+    if cell is None:
+        return {}
+    return {
+        'uuid': cell['uuid'],
+        'name': cell['name'],
+        'transport_url': mask_url(cell['transport_url']),
+        'database_connection': mask_url(cell['database_connection']),
+        'disabled': bool(cell['disabled']),
+    }
+
+
+def find_cell(cells, name=None, uuid=None):
+    """The one cell with this uuid, or with exactly this name; fails on duplicate names."""
+    if uuid is not None:
+        matches = [cell for cell in cells if cell['uuid'] == uuid]
+        return matches[0] if matches else None
+    matches = [cell for cell in cells if cell['name'] == name]
+    if len(matches) > 1:
+        raise NovaCellsError(
+            'cell name %r is used by %d cell mappings (%s); Nova does not keep names unique, this collection does. '
+            'Delete the duplicates you do not want (nova.cells.cell with uuid=... state=absent) or rename them '
+            '(nova.cells.cell uuid=... name=...), then run again.'
+            % (name, len(matches), ', '.join(cell['uuid'] for cell in matches)),
+            duplicates=[cell['uuid'] for cell in matches])
+    return matches[0] if matches else None
+
+
+def require_cell(cells, name):
+    """A cell by exact name for modules that act inside a cell; clear error when it is unknown."""
+    if name == CELL0_NAME:
+        raise NovaCellsError('cell0 holds no hosts and no schedulable instances; name a regular cell')
+    cell = find_cell(cells, name=name)
+    if cell is None:
+        known = ', '.join(repr(c['name']) for c in cells if c['uuid'] != CELL0_UUID) or 'none'
+        raise NovaCellsError('there is no cell named %r (known cells: %s); create it with nova.cells.cell first' % (name, known))
+    return cell
+
+
+def regular_cells(cells):
+    return [cell for cell in cells if cell['uuid'] != CELL0_UUID]

@@ -1,0 +1,205 @@
+# -*- coding: utf-8 -*-
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+"""The base class of every nova.cells module.
+
+Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+
+A module subclasses NovaCellsModule, declares ``argument_spec`` (merged with the common options)
+and ``module_kwargs``, and implements ``run()``: load the desired state, read the actual state
+(SQL), compute the difference, apply it through nova-manage unless in check mode, report.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nova.cells.plugins.module_utils._databases import ApiDatabase, CellDatabase, DatabaseError
+from ansible_collections.nova.cells.plugins.module_utils._nova_conf import ConfigError, NovaConfig
+from ansible_collections.nova.cells.plugins.module_utils._nova_manage import NovaManage, NovaManageError
+from ansible_collections.nova.cells.plugins.module_utils._urls import (
+    UrlError,
+    expand_template,
+    mask_text,
+    mask_url,
+    url_secrets,
+    validate_db_url,
+)
+
+
+def common_argument_spec():
+    return dict(
+        config_files=dict(type='list', elements='path', default=['/etc/nova/nova.conf']),
+        nova_manage=dict(type='list', elements='str', default=['nova-manage']),
+        api_database_connection=dict(type='str', no_log=True),
+        database_connect_timeout=dict(type='int', default=10),
+        fail_fast=dict(type='bool', default=True),
+    )
+
+
+class NovaCellsError(Exception):
+    """A failure the module reports with fail_json; ``extra`` is added to the result."""
+
+    def __init__(self, msg, **extra):
+        super().__init__(msg)
+        self.extra = extra
+
+
+class DiffTracker:
+    """Collects (field, before, after) to build the diff and the changed flag in one place."""
+
+    def __init__(self):
+        self.before = {}
+        self.after = {}
+
+    def add(self, field, before, after):
+        self.before[field] = before
+        self.after[field] = after
+
+    @property
+    def changed_fields(self):
+        return [field for field in self.after if self.before.get(field) != self.after[field]]
+
+    @property
+    def changed(self):
+        return bool(self.changed_fields)
+
+    def diff(self):
+        return {'before': dict(self.before), 'after': dict(self.after)}
+
+
+class NovaCellsModule:
+    argument_spec = {}
+    module_kwargs = {}
+    # Info modules and config-only modules do not need nova.conf to exist.
+    config_required = True
+    # Modules that run nova-manage always return ``commands`` (empty when nothing ran).
+    uses_nova_manage = True
+
+    def __init__(self):
+        spec = common_argument_spec()
+        spec.update(self.argument_spec)
+        kwargs = dict(supports_check_mode=True)
+        kwargs.update(self.module_kwargs)
+        self.ansible = AnsibleModule(argument_spec=spec, **kwargs)
+        self.params = self.ansible.params
+        self.check_mode = self.ansible.check_mode
+        self.diff_mode = self.ansible._diff
+        self.result = dict(changed=False)
+        self._config = None
+        self._api_db = None
+        self._cell_dbs = {}
+        self._nova_manage = None
+
+    # -- secrets -------------------------------------------------------------------------
+    def register_url_secrets(self, *urls):
+        """Register every password inside ``urls`` so Ansible masks it in every output."""
+        for url in urls:
+            if isinstance(url, str):
+                self.ansible.no_log_values.update(url_secrets(url))
+
+    def mask(self, text):
+        return mask_text(text, self.ansible.no_log_values)
+
+    @staticmethod
+    def mask_url(url):
+        return mask_url(url)
+
+    # -- configuration and connections ---------------------------------------------------
+    @property
+    def config(self):
+        if self._config is None:
+            self._config = NovaConfig.load(self.params['config_files'], required=self.config_required)
+            conf = self._config
+            self.register_url_secrets(conf.api_database_connection, conf.database_connection, conf.transport_url)
+        return self._config
+
+    def api_database_url(self):
+        url = self.params['api_database_connection'] or self.config.api_database_connection
+        if not url:
+            raise NovaCellsError('no API database URL: set [api_database]/connection in one of %s or the '
+                                 'api_database_connection option' % ', '.join(self.params['config_files']))
+        self.register_url_secrets(url)
+        try:
+            validate_db_url(url, 'the API database URL')
+        except UrlError as exc:
+            raise NovaCellsError(str(exc)) from None
+        return url
+
+    def api_db(self):
+        if self._api_db is None:
+            self._api_db = ApiDatabase(self.api_database_url(), self.params['database_connect_timeout'])
+        return self._api_db
+
+    def rendered_cell_urls(self, cell):
+        """A cell's URLs as every Nova service on this host sees them (templates rendered locally)."""
+        transport, _error = expand_template(cell['transport_url'], self.config.transport_url)
+        database, _error = expand_template(cell['database_connection'], self.config.database_connection)
+        self.register_url_secrets(transport, database)
+        return transport, database
+
+    def cell_db(self, cell):
+        """A connection to a cell's database, keyed by cell uuid."""
+        if cell['uuid'] not in self._cell_dbs:
+            url = self.rendered_cell_urls(cell)[1]
+            label = 'database of cell %r (%s) at %s' % (cell['name'], cell['uuid'], mask_url(url))
+            try:
+                validate_db_url(url, 'the database URL of cell %r' % cell['name'])
+            except UrlError as exc:
+                raise NovaCellsError(str(exc)) from None
+            self._cell_dbs[cell['uuid']] = CellDatabase(url, self.params['database_connect_timeout'], label=label)
+        return self._cell_dbs[cell['uuid']]
+
+    @property
+    def nova_manage(self):
+        if self._nova_manage is None:
+            # Load the config first so its passwords are registered before anything runs.
+            self.config  # noqa: B018
+            self._nova_manage = NovaManage(
+                self.ansible.run_command, self.params['nova_manage'], self.params['config_files'],
+                fail_fast=self.params['fail_fast'], secrets=self.ansible.no_log_values, check_mode=self.check_mode)
+        return self._nova_manage
+
+    # -- running -------------------------------------------------------------------------
+    def run(self):
+        raise NotImplementedError
+
+    def _commands(self):
+        return list(self._nova_manage.commands) if self._nova_manage is not None else []
+
+    def exit(self, **result):
+        self.result.update(result)
+        if self.uses_nova_manage:
+            self.result.setdefault('commands', self._commands())
+        self.ansible.exit_json(**self.result)
+
+    def fail(self, msg, **extra):
+        result = dict(self.result)
+        result.update(extra)
+        if self.uses_nova_manage:
+            result.setdefault('commands', self._commands())
+        self.ansible.fail_json(msg=self.mask(msg), **result)
+
+    def close(self):
+        for database in [self._api_db] + list(self._cell_dbs.values()):
+            if database is not None:
+                database.close()
+
+    def __call__(self):
+        try:
+            self.run()
+        except NovaCellsError as exc:
+            self.fail(str(exc), **exc.extra)
+        except NovaManageError as exc:
+            extra = {}
+            if exc.result is not None:
+                extra = dict(rc=exc.result.rc, stdout=exc.result.stdout, stderr=exc.result.stderr)
+            self.fail(str(exc), **extra)
+        except (DatabaseError, ConfigError, UrlError) as exc:
+            self.fail(str(exc))
+        except Exception as exc:  # pylint: disable=broad-except
+            self.fail('unexpected error: %s' % exc, exception=self.mask(traceback.format_exc()))
+        finally:
+            self.close()

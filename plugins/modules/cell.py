@@ -1,0 +1,452 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: cell
+short_description: Manage a Nova cells v2 cell mapping by exact name
+version_added: 0.1.0
+description:
+  - Creates, updates, enables, disables and deletes one cell mapping through the real C(nova-manage cell_v2) commands
+    (C(map_cell0), C(create_cell), C(update_cell), C(delete_cell)).
+  - The cell is addressed by its exact O(name). Nova does not keep cell names unique; this module does, and fails when
+    the name is already used by more than one cell mapping, listing their uuids.
+  - State is read directly from the API database (C(cell_mappings)), so template URLs are compared as templates,
+    exactly as stored, and C(changed) is true only when something was really different.
+  - Creation holds a MySQL named lock on the API database, so several runs creating the same cell at once yield one
+    mapping.
+  - URLs may be L(templates,https://docs.openstack.org/nova/latest/admin/cells.html#template-urls-in-cell-mappings)
+    (C({scheme}), C({username}), C({password}), C({hostname}), C({port}), C({path}), C({query}), C({fragment}), and the
+    numbered C({hostname1}), C({port1}), ... of multi-host URLs). Every Nova host renders them against its own
+    C([database]/connection) and C([DEFAULT]/transport_url); the module validates a template by rendering it the same way
+    against O(config_files).
+author: nova.cells contributors
+extends_documentation_fragment:
+  - nova.cells.common
+  - nova.cells._attributes
+  - nova.cells._attributes.actiongroup_cells
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  name:
+    description:
+      - The exact name of the cell. V(cell0) manages cell0 (uuid C(00000000-0000-0000-0000-000000000000)) through
+        C(map_cell0).
+      - With O(uuid), the cell with that uuid is renamed to O(name) if needed.
+    type: str
+    required: true
+  uuid:
+    description:
+      - Address the cell by uuid instead of by name, for example to rename it or to remove one of several cells that
+        share a name.
+    type: str
+  state:
+    description:
+      - V(present) creates the cell or updates drifted URLs, name or disabled flag.
+      - V(absent) deletes it with C(nova-manage cell_v2 delete_cell).
+    type: str
+    choices: [present, absent]
+    default: present
+  database_connection:
+    description:
+      - The cell database URL, for example C(mysql+pymysql://nova:PASSWORD@db1/nova_cell1), or a template.
+      - Required to create a cell. When omitted for an existing cell, its stored value is kept (and passed to
+        C(update_cell) explicitly, because C(update_cell) would otherwise replace it with the local config's value).
+    type: str
+  transport_url:
+    description:
+      - The cell message queue URL, for example C(rabbit://nova:PASSWORD@mq1:5672/cell1), or a template.
+      - Required to create a regular cell. cell0 always uses C(none:///); any other value for cell0 is an error.
+    type: str
+  disabled:
+    description:
+      - V(true) disables the cell for scheduling (maintenance), V(false) enables it. Omit to keep the current flag;
+        new cells are created enabled unless V(true).
+      - Disabling cell0 is an error. nova-scheduler sees the change after a SIGHUP or restart.
+    type: bool
+  force:
+    description:
+      - With O(state=absent), also delete the cell's host mappings and the mappings of deleted instances
+        (C(delete_cell --force)). Cells with live instances are never deleted.
+    type: bool
+    default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for the named lock that serialises concurrent runs on the same cell.
+    type: int
+    default: 60
+notes:
+  - After a cell is created, renamed, disabled or enabled, send nova-scheduler a SIGHUP; after URL changes restart the
+    API, conductor and scheduler services (the returned RV(restart_required) says which).
+seealso:
+  - module: nova.cells.cell_info
+  - module: nova.cells.discover_hosts
+'''
+
+EXAMPLES = r'''
+- name: Map cell0
+  nova.cells.cell:
+    name: cell0
+    database_connection: "mysql+pymysql://nova:{{ nova_db_password }}@db1/nova_cell0"
+
+- name: Create or update cell1
+  nova.cells.cell:
+    name: cell1
+    database_connection: "mysql+pymysql://nova:{{ nova_db_password }}@db1/nova_cell1"
+    transport_url: "rabbit://nova:{{ nova_mq_password }}@mq1:5672/cell1"
+    config_files: [/etc/nova/nova.conf]
+    nova_manage: [/opt/nova/bin/nova-manage]
+
+- name: Cell whose credentials live only in each host's nova.conf (template URLs)
+  nova.cells.cell:
+    name: cell2
+    database_connection: "{scheme}://{username}:{password}@db2/nova_cell2?{query}"
+    transport_url: "{scheme}://{username}:{password}@mq2:{port}/cell2"
+
+- name: Put cell2 in maintenance
+  nova.cells.cell:
+    name: cell2
+    disabled: true
+
+- name: Delete cell3 with its host mappings
+  nova.cells.cell:
+    name: cell3
+    state: absent
+    force: true
+'''
+
+RETURN = r'''
+cell:
+  description: The cell after the run (before, when O(state=absent) deleted it); passwords masked.
+  returned: always
+  type: dict
+  contains:
+    uuid:
+      description: Cell uuid.
+      type: str
+      sample: 7d8e1d0a-0b9d-4d7b-8a8a-4b0f6a3c2d11
+    name:
+      description: Cell name.
+      type: str
+      sample: cell1
+    transport_url:
+      description: Stored transport URL (raw template if it is one), password masked.
+      type: str
+      sample: rabbit://nova:****@mq1:5672/cell1
+    database_connection:
+      description: Stored database URL (raw template if it is one), password masked.
+      type: str
+      sample: mysql+pymysql://nova:****@db1/nova_cell1
+    disabled:
+      description: Whether the cell is disabled for scheduling.
+      type: bool
+      sample: false
+commands:
+  description: The nova-manage command lines that ran, or would run in check mode, passwords masked.
+  returned: always
+  type: list
+  elements: str
+  sample: ["nova-manage --config-file /etc/nova/nova.conf cell_v2 create_cell --name cell1 --database_connection mysql+pymysql://nova:****@db1/nova_cell1 --transport-url rabbit://nova:****@mq1:5672/cell1 --verbose"]
+restart_required:
+  description:
+    - Nova services that must be told about the change, per L(Nova's cells guide,https://docs.openstack.org/nova/latest/admin/cells.html).
+    - V(scheduler_sighup) after a new, renamed, enabled or disabled cell; V(api), V(conductor), V(scheduler) restarts after URL changes.
+  returned: always
+  type: list
+  elements: str
+  sample: [scheduler_sighup]
+diff:
+  description: The cell before and after, passwords masked.
+  returned: when diff mode is on
+  type: dict
+'''
+
+from ansible_collections.nova.cells.plugins.module_utils._cells import (
+    CELL0_NAME,
+    find_cell,
+    public_cell,
+    validate_name,
+    validate_uuid,
+)
+from ansible_collections.nova.cells.plugins.module_utils._databases import CELL0_UUID
+from ansible_collections.nova.cells.plugins.module_utils._module import DiffTracker, NovaCellsError, NovaCellsModule
+from ansible_collections.nova.cells.plugins.module_utils._nova_manage import ABSENT
+from ansible_collections.nova.cells.plugins.module_utils._urls import (
+    CELL0_TRANSPORT_URL,
+    UrlError,
+    expand_template,
+    is_template,
+    mask_url,
+    urls_equal,
+    validate_db_url,
+    validate_transport_url,
+)
+
+_UUID_LINE_LENGTH = 36
+
+
+class CellModule(NovaCellsModule):
+    argument_spec = dict(
+        name=dict(type='str', required=True),
+        uuid=dict(type='str'),
+        state=dict(type='str', choices=['present', 'absent'], default='present'),
+        database_connection=dict(type='str', no_log=False),
+        transport_url=dict(type='str', no_log=False),
+        disabled=dict(type='bool'),
+        force=dict(type='bool', default=False),
+        lock_timeout=dict(type='int', default=60),
+    )
+    module_kwargs = dict(supports_check_mode=True)
+
+    def run(self):
+        params = self.params
+        self.register_url_secrets(params['database_connection'], params['transport_url'])
+        validate_name(params['name'])
+        uuid = validate_uuid(params['uuid']) if params['uuid'] else None
+        self.is_cell0 = params['name'] == CELL0_NAME or uuid == CELL0_UUID
+        if self.is_cell0 and uuid is None:
+            uuid = CELL0_UUID
+        self.restart_required = set()
+
+        if params['state'] == 'present':
+            self.validate_present_input()
+            api_db = self.api_db()
+            if self.check_mode:
+                self.ensure_present(api_db, uuid)
+            else:
+                with api_db.named_lock('cell:%s' % (uuid or params['name']), params['lock_timeout']):
+                    self.ensure_present(api_db, uuid)
+        else:
+            self.ensure_absent(self.api_db(), uuid)
+
+    # -- input -----------------------------------------------------------------------------
+    def validate_present_input(self):
+        params = self.params
+        if self.is_cell0:
+            if params['name'] != CELL0_NAME:
+                raise NovaCellsError('cell0 (uuid %s) must be named %r, not %r' % (CELL0_UUID, CELL0_NAME, params['name']))
+            if params['transport_url'] not in (None, CELL0_TRANSPORT_URL):
+                raise NovaCellsError('cell0 has no message queue: its transport_url is always %s, not %s; omit transport_url'
+                                     % (CELL0_TRANSPORT_URL, mask_url(params['transport_url'])))
+            if params['disabled']:
+                raise NovaCellsError('cell0 cannot be disabled: it only stores instances that failed to schedule; '
+                                     'disable a regular cell instead')
+        self.check_url('database_connection', params['database_connection'])
+        self.check_url('transport_url', params['transport_url'])
+
+    def check_url(self, option, url):
+        """Validate a URL as the services will see it: templates are rendered against the config files first."""
+        if url is None:
+            return
+        base = self.config.database_connection if option == 'database_connection' else self.config.transport_url
+        rendered = url
+        if is_template(url):
+            rendered, error = expand_template(url, base)
+            if error:
+                raise NovaCellsError('%s %s: %s (rendered against %s of %s)' % (
+                    option, url, error, '[database]/connection' if option == 'database_connection' else '[DEFAULT]/transport_url',
+                    ', '.join(self.params['config_files'])))
+            self.register_url_secrets(rendered)
+        try:
+            if option == 'database_connection':
+                validate_db_url(rendered, option)
+            else:
+                validate_transport_url(rendered, option, allow_none=self.is_cell0)
+        except UrlError as exc:
+            raise NovaCellsError('%s%s' % (exc, ' (after rendering the template %s)' % mask_url(url) if rendered != url else '')) from None
+
+    # -- present ---------------------------------------------------------------------------
+    def ensure_present(self, api_db, uuid):
+        cells = api_db.cells()
+        current = find_cell(cells, name=self.params['name'], uuid=uuid)
+        if uuid is not None and current is None and not self.is_cell0:
+            raise NovaCellsError('there is no cell with uuid %s; to create a cell, give only its name' % uuid)
+        if current is None:
+            self.create(api_db, cells)
+        else:
+            self.update(api_db, cells, current)
+
+    def desired_cell(self, current):
+        params = self.params
+        desired = dict(current or {})
+        desired['name'] = params['name']
+        if params['database_connection'] is not None:
+            desired['database_connection'] = params['database_connection']
+        if self.is_cell0:
+            desired['transport_url'] = CELL0_TRANSPORT_URL
+        elif params['transport_url'] is not None:
+            desired['transport_url'] = params['transport_url']
+        if params['disabled'] is not None:
+            desired['disabled'] = params['disabled']
+        desired.setdefault('disabled', False)
+        return desired
+
+    def check_url_conflicts(self, cells, desired):
+        """Nova's rule (no two cells share a transport URL or a database), applied to what services really use.
+
+        nova-manage compares the raw input with rendered stored values, so it misses templates; compare the
+        rendered forms here and fail before any write.
+        """
+        transport, database = self.rendered_cell_urls(desired)
+        for other in cells:
+            if other['uuid'] == desired.get('uuid'):
+                continue
+            other_transport, other_database = self.rendered_cell_urls(other)
+            shared = []
+            if not self.is_cell0 and other['uuid'] != CELL0_UUID and urls_equal(transport, other_transport):
+                shared.append('transport URL %s' % mask_url(transport))
+            if urls_equal(database, other_database):
+                shared.append('database %s' % mask_url(database))
+            if shared:
+                raise NovaCellsError('cell %r would share its %s with cell %r (%s); every cell needs its own message-queue '
+                                     'vhost and database' % (desired['name'], ' and '.join(shared), other['name'], other['uuid']),
+                                     conflicting_cell=public_cell(other))
+
+    def create(self, api_db, cells):
+        params = self.params
+        desired = self.desired_cell(None)
+        desired.setdefault('uuid', CELL0_UUID if self.is_cell0 else None)
+        missing = [opt for opt in ('database_connection', 'transport_url')
+                   if desired.get(opt) is None and not (self.is_cell0 and opt == 'transport_url')]
+        if missing:
+            raise NovaCellsError('cell %r does not exist yet; creating it needs %s' % (params['name'], ' and '.join(missing)))
+        self.check_url_conflicts(cells, desired)
+
+        if self.is_cell0:
+            self.nova_manage.run(('cell_v2', 'map_cell0'), ['--database_connection', desired['database_connection']],
+                                 context=dict(cell=CELL0_NAME, uuid=CELL0_UUID))
+        else:
+            args = ['--name', params['name'], '--database_connection', desired['database_connection'],
+                    '--transport-url', desired['transport_url'], '--verbose']
+            if desired['disabled']:
+                args.append('--disabled')
+            result = self.nova_manage.run(('cell_v2', 'create_cell'), args, context=dict(cell=params['name'], uuid=None))
+            if result is not None:
+                self.check_uuid_output(result)
+            self.restart_required.add('scheduler_sighup')
+        after = self.reread(api_db, desired) if not self.check_mode else desired
+        self.report(None, after, changed=True)
+
+    def check_uuid_output(self, result):
+        """create_cell --verbose prints the new uuid on its last line (after any fallback notices)."""
+        last = result.lines[-1].strip() if result.lines else ''
+        if len(last) != _UUID_LINE_LENGTH:
+            raise NovaCellsError('nova-manage create_cell returned rc 0 but did not print the new cell uuid: %s'
+                                 % (result.stdout or '(no output)'), commands=self.nova_manage.commands)
+
+    def update(self, api_db, cells, current):
+        params = self.params
+        if self.is_cell0 and params['disabled'] is False and current['disabled']:
+            raise NovaCellsError('cell0 is marked disabled in the API database, which Nova never does; '
+                                 'fix the row by hand, nova-manage refuses to enable cell0')
+        desired = self.desired_cell(current)
+        tracker = DiffTracker()
+        for field in ('name', 'transport_url', 'database_connection', 'disabled'):
+            tracker.add(field, current[field], desired[field])
+        changed = [field for field in tracker.changed_fields
+                   if not (field in ('transport_url', 'database_connection') and urls_equal(current[field], desired[field]))]
+        if not changed:
+            self.report(current, current, changed=False)
+            return
+        if 'name' in changed:
+            clashes = [cell['uuid'] for cell in cells if cell['name'] == desired['name'] and cell['uuid'] != current['uuid']]
+            if clashes:
+                raise NovaCellsError('cannot rename cell %s to %r: that name is already used by %s'
+                                     % (current['uuid'], desired['name'], ', '.join(clashes)))
+        self.check_url_conflicts(cells, desired)
+        if desired['transport_url'] is None or desired['database_connection'] is None:
+            raise NovaCellsError('cell %r has no stored %s; give both transport_url and database_connection'
+                                 % (current['name'], 'transport URL' if desired['transport_url'] is None else 'database URL'))
+        # Both URLs always: update_cell replaces an omitted one with this host's config value.
+        args = ['--cell_uuid', current['uuid'], '--name', desired['name'],
+                '--transport-url', desired['transport_url'], '--database_connection', desired['database_connection']]
+        if 'disabled' in changed:
+            args.append('--disable' if desired['disabled'] else '--enable')
+        result = self.nova_manage.run(('cell_v2', 'update_cell'), args,
+                                      context=dict(cell=current['name'], uuid=current['uuid']))
+        if result is not None and 'Invalid transport URL' in result.stdout:
+            raise NovaCellsError('nova-manage ignored the transport URL of cell %r: %s' % (current['name'], result.stdout.strip()))
+        if 'name' in changed or 'disabled' in changed:
+            self.restart_required.add('scheduler_sighup')
+        if 'transport_url' in changed or 'database_connection' in changed:
+            self.restart_required.update(('api', 'conductor', 'scheduler'))
+        after = self.reread(api_db, desired) if not self.check_mode else desired
+        self.report(current, after, changed=True)
+
+    def reread(self, api_db, desired):
+        """Read the cell back: the result reports what is stored, not what was asked."""
+        cells = api_db.cells()
+        after = find_cell(cells, name=desired['name'], uuid=desired.get('uuid'))
+        if after is None:
+            raise NovaCellsError('nova-manage reported success but cell %r is not in the API database; check that '
+                                 'config_files point nova-manage at the same API database (%s)'
+                                 % (desired['name'], mask_url(api_db.url)), commands=self.nova_manage.commands)
+        for field in ('name', 'disabled'):
+            if after[field] != desired[field]:
+                raise NovaCellsError('after nova-manage ran, cell %r has %s=%r instead of %r'
+                                     % (desired['name'], field, after[field], desired[field]))
+        for field in ('transport_url', 'database_connection'):
+            if not urls_equal(after[field], desired[field]):
+                raise NovaCellsError('after nova-manage ran, cell %r stores %s %s instead of %s'
+                                     % (desired['name'], field, mask_url(after[field]), mask_url(desired[field])))
+        return after
+
+    # -- absent ----------------------------------------------------------------------------
+    def ensure_absent(self, api_db, uuid):
+        params = self.params
+        current = find_cell(api_db.cells(), name=params['name'], uuid=uuid)
+        if current is None:
+            self.report(None, None, changed=False)
+            return
+        self.precheck_delete(api_db, current)
+        args = ['--cell_uuid', current['uuid']]
+        if params['force']:
+            args.insert(0, '--force')
+        result = self.nova_manage.run(('cell_v2', 'delete_cell'), args,
+                                      context=dict(cell=current['name'], uuid=current['uuid']))
+        changed = result is None or result.status != ABSENT
+        self.restart_required.add('scheduler_sighup')
+        self.report(current, None, changed=changed)
+
+    def precheck_delete(self, api_db, cell):
+        """Refuse what nova-manage would refuse, before spending a nova-manage run (and in check mode)."""
+        hosts = [row['host'] for row in api_db.host_mappings(cell['id'])]
+        mappings = api_db.instance_mapping_counts().get(cell['id'], 0)
+        label = '%r (%s)' % (cell['name'], cell['uuid'])
+        if hosts and not self.params['force']:
+            raise NovaCellsError('cell %s still has %d mapped host(s): %s. Remove them first (nova.cells.host state=absent) '
+                                 'or set force=true to delete their host mappings with the cell.'
+                                 % (label, len(hosts), ', '.join(hosts[:10]) + (' ...' if len(hosts) > 10 else '')),
+                                 hosts=hosts)
+        if mappings:
+            live = self.cell_db(cell).live_instance_count()
+            if live:
+                raise NovaCellsError('cell %s still has %d live instance(s); delete or migrate them first. '
+                                     'force does not delete cells with live instances.' % (label, live))
+            if not self.params['force']:
+                raise NovaCellsError('cell %s has %d mapping(s) of deleted instances. Run "nova-manage db archive_deleted_rows" '
+                                     'to purge them, or set force=true to delete them with the cell.' % (label, mappings))
+
+    # -- result ----------------------------------------------------------------------------
+    def report(self, before, after, changed):
+        result = dict(changed=changed, cell=public_cell(after if after is not None else before),
+                      restart_required=sorted(self.restart_required))
+        if self.diff_mode:
+            result['diff'] = dict(before=public_cell(before), after=public_cell(after))
+        self.exit(**result)
+
+
+def main():
+    CellModule()()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,191 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: db_sync
+short_description: Upgrade Nova's API or cell database schema with a true changed
+version_added: 0.1.0
+description:
+  - Runs C(nova-manage api_db sync) (O(database=api)) or C(nova-manage db sync) (O(database=cell)) with O(config_files).
+  - C(changed) comes from the schema revision (C(alembic_version)) of each affected database, read before and after.
+  - C(db sync) migrates the database in C([database]/connection) of O(config_files); without O(local_cell) it first
+    migrates cell0 (found through the API database), as nova-manage does. Run it once per cell, each time with config
+    files whose C([database]/connection) points at that cell.
+  - Map cell0 (M(nova.cells.cell) with O(nova.cells.cell#module:name=cell0)) before the first C(db sync).
+  - In check mode the target revision is read from the Nova installation that runs C(nova-manage) when it is a local
+    file; otherwise any database that has never been synced is reported as changing and a warning says that the
+    others could not be checked.
+author: nova.cells contributors
+extends_documentation_fragment:
+  - nova.cells.common
+  - nova.cells._attributes
+  - nova.cells._attributes.actiongroup_cells
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  database:
+    description:
+      - V(api) syncs the API database, V(cell) the cell database of O(config_files).
+    type: str
+    choices: [api, cell]
+    required: true
+  local_cell:
+    description:
+      - With O(database=cell), do not sync cell0 first (C(--local_cell)).
+    type: bool
+    default: false
+'''
+
+EXAMPLES = r'''
+- name: Sync the API database
+  nova.cells.db_sync:
+    database: api
+
+- name: Sync cell0 and cell1 (nova.conf points [database] at cell1)
+  nova.cells.db_sync:
+    database: cell
+
+- name: Sync cell2 with its own config
+  nova.cells.db_sync:
+    database: cell
+    local_cell: true
+    config_files: [/etc/nova/nova.conf, /etc/nova/cell2-manage.conf]
+'''
+
+RETURN = r'''
+versions:
+  description: Schema revision per database before and after (C(null) means never synced).
+  returned: always
+  type: dict
+  sample: {nova_cell1: {before: null, after: 1acf2c98e646}}
+commands:
+  description: The nova-manage command lines that ran, or would run in check mode.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import ast
+import os
+import shutil
+
+from ansible_collections.nova.cells.plugins.module_utils._databases import CELL0_UUID, CellDatabase
+from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
+from ansible_collections.nova.cells.plugins.module_utils._urls import UrlError, validate_db_url
+
+_MIGRATIONS = {'api': ('db', 'api', 'migrations', 'versions'), 'cell': ('db', 'main', 'migrations', 'versions')}
+
+
+def head_revision(versions_dir):
+    """The alembic head of a migrations/versions directory: the revision nobody names as down_revision."""
+    revisions, parents = set(), set()
+    for filename in os.listdir(versions_dir):
+        if not filename.endswith('.py'):
+            continue
+        with open(os.path.join(versions_dir, filename), encoding='utf-8') as handle:
+            tree = ast.parse(handle.read())
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = node.targets[0].id
+                if name == 'revision' and isinstance(node.value, ast.Constant):
+                    revisions.add(node.value.value)
+                elif name == 'down_revision' and isinstance(node.value, ast.Constant) and node.value.value:
+                    parents.add(node.value.value)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+class DbSyncModule(NovaCellsModule):
+    argument_spec = dict(
+        database=dict(type='str', choices=['api', 'cell'], required=True),
+        local_cell=dict(type='bool', default=False),
+    )
+    module_kwargs = dict(supports_check_mode=True)
+
+    def targets(self):
+        """The databases this sync touches, in the order nova-manage migrates them."""
+        if self.params['database'] == 'api':
+            return [self.api_db()]
+        url = self.config.database_connection
+        if not url:
+            raise NovaCellsError('[database]/connection is not set in %s; db sync migrates that database'
+                                 % ', '.join(self.params['config_files']))
+        try:
+            validate_db_url(url, '[database]/connection')
+        except UrlError as exc:
+            raise NovaCellsError(str(exc)) from None
+        targets = []
+        if not self.params['local_cell']:
+            cell0 = [cell for cell in self.api_db().cells() if cell['uuid'] == CELL0_UUID]
+            if not cell0:
+                self.ansible.warn('cell0 is not mapped, so db sync migrates only %s; map cell0 first (nova.cells.cell name=cell0)'
+                                  % CellDatabase(url).name)
+            else:
+                targets.append(self.cell_db(cell0[0]))
+        cell_db = CellDatabase(url, self.params['database_connect_timeout'])
+        if not any(t.url == cell_db.url for t in targets):
+            targets.append(cell_db)
+        return targets
+
+    def run(self):
+        command = ('api_db', 'sync') if self.params['database'] == 'api' else ('db', 'sync')
+        args = ['--local_cell'] if self.params['database'] == 'cell' and self.params['local_cell'] else []
+        targets = self.targets()
+        before = {db.name: db.schema_version() for db in targets}
+        if self.check_mode:
+            self.nova_manage.run(command, args)
+            head = self.expected_head()
+            after = {name: head if head else version for name, version in before.items()}
+            changed = any(version != head for version in before.values()) if head else any(v is None for v in before.values())
+            if head is None and not changed:
+                self.ansible.warn('could not find the Nova installation behind %s to read its schema head; '
+                                  'only never-synced databases are reported as changing' % ' '.join(self.params['nova_manage']))
+        else:
+            self.nova_manage.run(command, args)
+            after = {db.name: db.schema_version() for db in targets}
+            changed = after != before
+        versions = {name: dict(before=before[name], after=after[name]) for name in before}
+        result = dict(changed=changed, versions=versions)
+        if self.diff_mode:
+            result['diff'] = dict(before={n: v['before'] for n, v in versions.items()},
+                                  after={n: v['after'] for n, v in versions.items()})
+        self.exit(**result)
+
+    def expected_head(self):
+        """Read the target revision from the Nova package next to the nova-manage script, if it is local."""
+        script = shutil.which(self.params['nova_manage'][0])
+        if script is None or len(self.params['nova_manage']) != 1:
+            return None
+        try:
+            with open(script, encoding='utf-8', errors='replace') as handle:
+                shebang = handle.readline()
+        except OSError:
+            return None
+        if not shebang.startswith('#!'):
+            return None
+        interpreter = shebang[2:].strip().split()[0]
+        rc, stdout, _stderr = self.ansible.run_command(
+            [interpreter, '-c', 'import os, nova; print(os.path.dirname(nova.__file__))'])
+        if rc != 0:
+            return None
+        versions_dir = os.path.join(stdout.strip(), *_MIGRATIONS[self.params['database']])
+        if not os.path.isdir(versions_dir):
+            return None
+        return head_revision(versions_dir)
+
+
+def main():
+    DbSyncModule()()
+
+
+if __name__ == '__main__':
+    main()
