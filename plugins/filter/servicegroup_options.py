@@ -12,7 +12,7 @@ description:
     role), that is the options to set, the options to remove and the warnings.
   - Fails with the same messages as the module, for example for V(zk) on Mitaka and later, or a
     O(service_down_time) that is not greater than O(report_interval).
-author: nova.cells contributors
+author: nova.cells contributors (@nova-cells)
 positional: _input
 options:
   _input:

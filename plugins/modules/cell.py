@@ -23,7 +23,7 @@ description:
     numbered C({hostname1}), C({port1}), ... of multi-host URLs). Every Nova host renders them against its own
     C([database]/connection) and C([DEFAULT]/transport_url); the module validates a template by rendering it the same way
     against O(config_files).
-author: nova.cells contributors
+author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
   - nova.cells._attributes
@@ -154,7 +154,11 @@ commands:
   returned: always
   type: list
   elements: str
-  sample: ["nova-manage --config-file /etc/nova/nova.conf cell_v2 create_cell --name cell1 --database_connection mysql+pymysql://nova:****@db1/nova_cell1 --transport-url rabbit://nova:****@mq1:5672/cell1 --verbose"]
+  sample:
+    - >-
+      nova-manage --config-file /etc/nova/nova.conf cell_v2 create_cell --name cell1
+      --database_connection mysql+pymysql://nova:****@db1/nova_cell1
+      --transport-url rabbit://nova:****@mq1:5672/cell1 --verbose
 restart_required:
   description:
     - Nova services that must be told about the change, per L(Nova's cells guide,https://docs.openstack.org/nova/latest/admin/cells.html).

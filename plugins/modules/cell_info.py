@@ -15,7 +15,7 @@ description:
   - URLs are returned with passwords masked; template URLs are returned as stored.
   - A cell whose database cannot be reached is reported with RV(cells[].reachable=false) and the reason, not as a
     failure of the module.
-author: nova.cells contributors
+author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
   - nova.cells._attributes

@@ -19,7 +19,7 @@ description:
   - In check mode the target revision is read from the Nova installation that runs C(nova-manage) when it is a local
     file; otherwise any database that has never been synced is reported as changing and a warning says that the
     others could not be checked.
-author: nova.cells contributors
+author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
   - nova.cells._attributes

@@ -16,7 +16,7 @@ description:
   - Otherwise runs C(nova-manage cell_v2 discover_hosts --cell_uuid U --strict --verbose) for each cell that has
     candidates, retries the collision with a concurrent discovery (rc 2), and returns the newly mapped hosts per cell.
   - Disabled cells are included, as Nova does.
-author: nova.cells contributors
+author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
   - nova.cells._attributes

@@ -14,7 +14,7 @@ description:
     compute nodes as unmapped so the host can be discovered again (for example in another cell).
   - Idempotent: a host without a mapping is reported unchanged without running C(nova-manage).
   - Refuses, before any write, a host that is mapped to a different cell than O(cell) or that still has instances.
-author: nova.cells contributors
+author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
   - nova.cells._attributes

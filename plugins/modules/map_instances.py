@@ -15,7 +15,7 @@ description:
   - First counts, with one query per database, the cell's instances (deleted ones included, as Nova maps them too)
     that have no instance mapping. When there are none it returns C(changed=false) without running nova-manage, which
     would otherwise spend about 30 seconds re-checking 10,000 mapped instances.
-author: nova.cells contributors
+author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
   - nova.cells._attributes

@@ -28,7 +28,7 @@ description:
     reported V(unknown) with a warning; the module does not fail.
   - With O(wait_for), the module polls until the condition holds and fails after O(wait_for.timeout) seconds, listing
     what is not in the wanted state.
-author: nova.cells contributors
+author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
   - nova.cells._attributes

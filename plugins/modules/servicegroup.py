@@ -22,7 +22,7 @@ description:
     Newton and later, where Nova ignores it). The C([cache]) block is kept when leaving mc, because other Nova
     features use it too.
   - The Nova release is detected on the managed host unless O(nova_release) is given; the file is written atomically.
-author: nova.cells contributors
+author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
   - nova.cells._attributes
