@@ -15,6 +15,7 @@ description:
     there are none it returns C(changed=false) without running C(nova-manage) (which costs several seconds per call).
   - Otherwise runs C(nova-manage cell_v2 discover_hosts --cell_uuid U --strict --verbose) for each cell that has
     candidates, retries the collision with a concurrent discovery (rc 2), and returns the newly mapped hosts per cell.
+  - With O(engine=direct), the same rows are written with set-based SQL instead of C(nova-manage) (see O(engine)).
   - Disabled cells are included, as Nova does.
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
@@ -49,6 +50,31 @@ options:
       - Upper bound in seconds of the random delay before a retry.
     type: float
     default: 3
+  engine:
+    description:
+      - How the host mappings are created.
+      - V(nova_manage) runs C(nova-manage cell_v2 discover_hosts) for each cell that has candidates. Each run pays
+        3-7 seconds of start-up and about 11 SQL statements per host (1,000 hosts take about 20 seconds, 5,000 about
+        65 seconds).
+      - V(direct) writes the same rows itself, set-based, with PyMySQL. Per cell it reads the unmapped compute nodes
+        with Nova's predicate (C(mapped < 1 AND deleted = 0)) in one query, inserts the missing host mappings with
+        multi-row C(INSERT IGNORE) in chunks of 1,000, and marks C(mapped = 1) with one C(UPDATE) per chunk on
+        exactly the nodes nova-manage marks (the first node of each host this run mapped; nodes whose host was
+        already mapped, to any cell, stay at 0). It also writes the allocation-ratio defaults nova-manage writes
+        when it loads nodes whose ratios are NULL or 0.0. With O(by_service), nothing is written to the cell
+        database, as with nova-manage. The API and cell databases end up exactly as nova-manage leaves them.
+      - V(direct) is safe against concurrent discoveries (another run of this module, a real C(nova-manage cell_v2
+        discover_hosts), the scheduler's periodic task). The unique key on the host decides which writer wins, every
+        host is mapped exactly once, and a run reports only the hosts it inserted itself.
+      - Choose V(direct) for large clouds (thousands of computes) and for frequent converges. It is written for the
+        schema and behaviour of the Nova release this collection targets (34); use V(nova_manage) for other
+        releases. The trade-off is that it bypasses nova-manage and Nova's object layer, so it does not pick up
+        changes that a later Nova makes to discovery. For a cell whose state it does not reproduce exactly (compute
+        nodes with a pre-Stein C(numa_topology), non-ASCII host names), it runs nova-manage for that cell with a warning.
+      - Check mode and C(changed) are the same for both engines.
+    type: str
+    choices: [nova_manage, direct]
+    default: nova_manage
 '''
 
 EXAMPLES = r'''
@@ -60,6 +86,11 @@ EXAMPLES = r'''
 - name: Map new hosts of cell2 only
   nova.cells.discover_hosts:
     cell: cell2
+
+- name: Map thousands of new hosts in seconds (set-based SQL, same rows as nova-manage)
+  nova.cells.discover_hosts:
+    engine: direct
+  run_once: true
 '''
 
 RETURN = r'''
@@ -74,7 +105,8 @@ unmapped_hosts:
   type: dict
   sample: {cell1: [cmp1, cmp2], cell2: []}
 commands:
-  description: The nova-manage command lines that ran, or would run in check mode.
+  description: The nova-manage command lines that ran, or would run in check mode (empty with O(engine=direct), unless
+    a cell fell back to nova-manage).
   returned: always
   type: list
   elements: str
@@ -84,6 +116,7 @@ import random
 import re
 import time
 
+from ansible_collections.nova.cells.plugins.module_utils import _direct
 from ansible_collections.nova.cells.plugins.module_utils._cells import find_cell, regular_cells, require_cell
 from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
 from ansible_collections.nova.cells.plugins.module_utils._nova_manage import NOOP, RETRY
@@ -109,6 +142,7 @@ class DiscoverHostsModule(NovaCellsModule):
         by_service=dict(type='bool', default=False),
         retries=dict(type='int', default=5),
         retry_delay=dict(type='float', default=3),
+        engine=dict(type='str', default='nova_manage', choices=['nova_manage', 'direct']),
     )
     module_kwargs = dict(supports_check_mode=True)
 
@@ -121,6 +155,8 @@ class DiscoverHostsModule(NovaCellsModule):
         for cell in targets:
             find_cell(cells, name=cell['name'])  # duplicate names are an error here too
 
+        if self.params['engine'] == 'direct':
+            return self.run_direct(api_db, targets)
         candidates = {cell['name']: self.candidates(api_db, cell) for cell in targets}
         mapped = {}
         for cell in targets:
@@ -135,11 +171,44 @@ class DiscoverHostsModule(NovaCellsModule):
                     mapped[cell['name']] = hosts
         self.exit(changed=bool(mapped), mapped_hosts=mapped, unmapped_hosts=candidates)
 
+    def run_direct(self, api_db, targets):
+        """engine=direct: plan every cell first (reads only), then write cell by cell."""
+        plans = {cell['name']: _direct.plan_discovery(api_db, self.cell_db(cell), self.params['by_service']) for cell in targets}
+        # Reported like the nova_manage engine reports them: sorted host names.
+        candidates = {name: sorted(plan.hosts) for name, plan in plans.items()}
+        ratios = None
+        mapped = {}
+        for cell in targets:
+            plan = plans[cell['name']]
+            if not plan.hosts:
+                continue
+            if plan.unsupported:
+                self.ansible.warn('discover_hosts engine=direct: cell %r has %s; nova-manage maps its hosts instead'
+                                  % (cell['name'], plan.unsupported))
+            if self.check_mode:
+                if plan.unsupported:
+                    self.nova_manage.run(('cell_v2', 'discover_hosts'), self.arguments(cell))
+                mapped[cell['name']] = sorted(plan.hosts)
+                continue
+            if plan.unsupported:
+                hosts = self.discover(api_db, cell, plan.hosts)
+            else:
+                if ratios is None and not plan.by_service:
+                    try:
+                        ratios = _direct.allocation_ratios(self.config.get)
+                    except _direct.DirectUnsupported as exc:
+                        raise NovaCellsError(str(exc)) from None
+                hosts = _direct.discover(api_db, self.cell_db(cell), cell['id'], plan, ratios)
+            if hosts:
+                mapped[cell['name']] = sorted(hosts)
+        return self.exit(changed=bool(mapped), mapped_hosts=mapped, unmapped_hosts=candidates)
+
     def candidates(self, api_db, cell):
         cell_db = self.cell_db(cell)
         hosts = cell_db.compute_service_hosts() if self.params['by_service'] else cell_db.unmapped_compute_hosts()
-        already = api_db.mapped_hosts(hosts)
-        return [host for host in hosts if host not in already]
+        # Compared as the database compares them (case-insensitive): nova-manage finds 'cmp1' for 'CMP1' too.
+        already = {_direct.host_key(host) for host in api_db.mapped_hosts(hosts)}
+        return [host for host in hosts if _direct.host_key(host) not in already]
 
     def arguments(self, cell):
         args = ['--cell_uuid', cell['uuid'], '--strict', '--verbose']

@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Removes the host mapping of a compute host with C(nova-manage cell_v2 delete_host), which also marks the host's
     compute nodes as unmapped so the host can be discovered again (for example in another cell).
-  - Idempotent: a host without a mapping is reported unchanged without running C(nova-manage).
+  - A host without a mapping is reported unchanged without running C(nova-manage).
   - Refuses, before any write, a host that is mapped to a different cell than O(cell) or that still has instances.
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:

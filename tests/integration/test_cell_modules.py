@@ -95,7 +95,7 @@ class World:
                                'VALUES (UTC_TIMESTAMP(), %s, "nova-compute", "compute", 0, 0, 0, %s, 0, 74)', (host, str(uuidlib.uuid4())))
 
     def add_instances(self, db, count, host='cmp-i', deleted=False):
-        uuids = [str(uuidlib.uuid4()) for _ in range(count)]
+        uuids = [str(uuidlib.uuid4()) for _instance in range(count)]
         for instance_uuid in uuids:
             self.lab.query(db, 'INSERT INTO instances (created_at, deleted, uuid, user_id, project_id, display_name, hostname, host, '
                                'node, vm_state, power_state, memory_mb, vcpus, root_gb, ephemeral_gb, instance_type_id, launched_at, '

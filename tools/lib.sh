@@ -1,0 +1,55 @@
+# shellcheck shell=bash disable=SC2034  # the variables are used by the scripts that source this file
+# Shared settings and helpers for tools/bootstrap.sh and tools/test.sh (sourced, not run).
+
+NOVA_CELLS_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export NOVA_CELLS_HOME="${NOVA_CELLS_HOME:-${HOME}/.cache/nova-cells}"
+
+CTL_VENV="${NOVA_CELLS_HOME}/venv-ctl"
+NOVA_VENV="${NOVA_CELLS_HOME}/venv-nova"
+COLLECTIONS_DIR="${NOVA_CELLS_HOME}/collections"
+LOG_DIR="${NOVA_CELLS_HOME}/logs"
+
+# The Python every tool runs on (ansible-test is told --python with the same X.Y).
+NOVA_CELLS_PYTHON="${NOVA_CELLS_PYTHON:-python3.11}"
+
+# Seconds since the epoch with microseconds (bash 5).
+now() {
+    printf '%s\n' "${EPOCHREALTIME}"
+}
+
+# seconds_since START: elapsed seconds with one decimal.
+seconds_since() {
+    awk -v start="$1" -v end="${EPOCHREALTIME}" 'BEGIN { printf "%.1f", end - start }'
+}
+
+log() {
+    printf '%s\n' "$*"
+}
+
+die() {
+    printf 'ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+# run_logged LOGNAME COMMAND...: run quietly with the output in $LOG_DIR/LOGNAME.log;
+# on failure print the log's tail so CI shows why.
+run_logged() {
+    local log_name="$1"
+    shift
+    local log_file="${LOG_DIR}/${log_name}.log"
+    local rc=0
+    mkdir -p "${LOG_DIR}"
+    "$@" >"${log_file}" 2>&1 || rc=$?
+    if [[ "${rc}" -eq 0 ]]; then
+        return 0
+    fi
+    printf 'ERROR: command failed (exit %s): %s\n--- last lines of %s ---\n' "${rc}" "$*" "${log_file}" >&2
+    tail -n 60 "${log_file}" >&2
+    printf -- '--- end of %s ---\n' "${log_file}" >&2
+    return "${rc}"
+}
+
+# sha256_of FILE...: one hash over the files' contents.
+sha256_of() {
+    cat "$@" | sha256sum | cut -d' ' -f1
+}

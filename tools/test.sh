@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# The nova.cells test command: bootstrap the machine, then run the quality gates and tests.
+#
+# Usage: tools/test.sh [--no-bootstrap] [PHASE...] [-- PYTEST_ARGS...]
+#
+# Phases, in this order (default: all):
+#   lint          ruff on all Python, shellcheck on tools/*.sh and .ci/run, antsibull-changelog lint
+#   ansible-lint  ansible-lint --profile production on roles/ and playbooks/
+#   sanity        ansible-test sanity --venv --python 3.11, every test
+#   units         ansible-test units --venv --python 3.11
+#   build         pytest tests/test_collection_build.py: collection build, install, ansible-doc per module
+#   integration   pytest tests/integration: the real-Nova lab
+#   molecule      tools/build-images.sh, then molecule test for each extensions/molecule/<scenario>,
+#                 scenarios in parallel
+#
+# Every selected phase runs even when an earlier one fails. The end is a table of phase results
+# and durations and the line "N passed, M failed[, K skipped]"; the exit status is 1 if any failed.
+# Arguments from the first one that is not a phase (or after "--") go to the pytest phases,
+# e.g. tools/test.sh integration -k discover -x
+#
+# Environment: NOVA_CELLS_HOME (see tools/bootstrap.sh), NOVA_CELLS_MOLECULE_JOBS (parallel
+# scenarios, default 2). ansible-test and Molecule run in copies of the working tree under
+# $NOVA_CELLS_HOME/build/<checkout>/<phase>/ansible_collections/nova/cells.
+
+# Phases are called by name (phase_<name>), which shellcheck cannot follow:
+# shellcheck disable=SC2317
+set -euo pipefail
+
+# shellcheck source=tools/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+readonly ALL_PHASES=(lint ansible-lint sanity units build integration molecule)
+readonly PYTHON_FOR_TESTS=3.11
+readonly MOLECULE_JOBS="${NOVA_CELLS_MOLECULE_JOBS:-2}"
+
+selected_phases=()
+pytest_args=()
+run_bootstrap=1
+RUN_DIR=""
+# One build area per checkout (engineers may share NOVA_CELLS_HOME between checkouts).
+BUILD_BASE="${NOVA_CELLS_HOME}/build/$(printf '%s' "${NOVA_CELLS_REPO_ROOT}" | sha256sum | cut -c1-12)"
+COPY=""
+
+usage() {
+    sed -n '2,/^$/{/^$/d;s/^# \{0,1\}//;p}' "$0"
+}
+
+is_phase() {
+    local phase
+    for phase in "${ALL_PHASES[@]}"; do
+        [[ "$1" == "${phase}" ]] && return 0
+    done
+    return 1
+}
+
+parse_args() {
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+            -h | --help) usage; exit 0 ;;
+            --no-bootstrap) run_bootstrap=0 ;;
+            --) shift; pytest_args+=("$@"); break ;;
+            *)
+                if is_phase "$1"; then
+                    selected_phases+=("$1")
+                elif [[ "$1" == -* ]]; then
+                    pytest_args+=("$@")
+                    break
+                else
+                    die "unknown phase '$1' (phases: ${ALL_PHASES[*]})"
+                fi
+                ;;
+        esac
+        shift
+    done
+    [[ ${#selected_phases[@]} -gt 0 ]] || selected_phases=("${ALL_PHASES[@]}")
+}
+
+# --- helpers -----------------------------------------------------------------------------
+
+# has_files DIR [FIND-EXPRESSION...]: DIR holds at least one matching file.
+has_files() {
+    local dir="${NOVA_CELLS_REPO_ROOT}/$1"
+    shift
+    [[ -d "${dir}" ]] && [[ -n "$(find "${dir}" -type f ! -name .gitkeep ! -name .keep "$@" -print -quit)" ]]
+}
+
+# Module files ansible-doc and validate-modules see: plugins/modules/<name>.py.
+module_files() {
+    find "${NOVA_CELLS_REPO_ROOT}/plugins/modules" -maxdepth 1 -type f -name '*.py' ! -name '__init__.py' \
+        -printf 'plugins/modules/%f\n' 2>/dev/null | sort
+}
+
+# prepare_copy NAME: set COPY to an up-to-date copy of the working tree at
+# $BUILD_BASE/NAME/ansible_collections/nova/cells (the layout ansible-test and Molecule need),
+# and hold its lock for the rest of the phase. Files ignored by git are left out; untracked files
+# that git does not ignore are included, as in a clean clone of a commit that adds them. No .git:
+# ansible-test then lists every file. tests/output (ansible-test's delegation venv, ~20 s to
+# create) and .ansible (ansible-lint's cache) survive from run to run.
+prepare_copy() {
+    local lock_fd
+    COPY="${BUILD_BASE}/$1/ansible_collections/nova/cells"
+    mkdir -p "${COPY}"
+    exec {lock_fd}>"${BUILD_BASE}/$1.lock"
+    if ! flock -n "${lock_fd}"; then
+        log "waiting for another run that uses ${BUILD_BASE}/$1 ..."
+        flock "${lock_fd}"
+    fi
+    rsync -a --delete --delete-excluded --filter='P /tests/output/' --filter='P .ansible/' \
+        --exclude=/.git --exclude=/tests/output --exclude=.ansible/ --filter=':- .gitignore' \
+        "${NOVA_CELLS_REPO_ROOT}/" "${COPY}/"
+}
+
+# collections_root_of COPY: the directory that holds ansible_collections/.
+collections_root_of() {
+    (cd "$1/../../.." && pwd)
+}
+
+# Phases call skip_phase REASON to end as "skipped" rather than "passed".
+skip_phase() {
+    log "SKIPPED: $1"
+    printf '%s\n' "$1" >"${RUN_DIR}/skipped-${current_phase}"
+    exit 0
+}
+
+# check LABEL COMMAND...: run one check of a phase; returns its status after saying which failed.
+check() {
+    local label="$1" rc=0
+    shift
+    log "--- ${label}"
+    "$@" || rc=$?
+    [[ "${rc}" -eq 0 ]] || log "FAILED (exit ${rc}): ${label}"
+    return "${rc}"
+}
+
+# --- phases ------------------------------------------------------------------------------
+
+phase_lint() {
+    local status=0 python_dirs=() shell_files=() dir
+    cd "${NOVA_CELLS_REPO_ROOT}"
+    for dir in plugins tests tools benchmarks extensions; do
+        [[ -d "${dir}" ]] && python_dirs+=("${dir}")
+    done
+    check "ruff check ${python_dirs[*]}" ruff check --output-format concise --force-exclude "${python_dirs[@]}" || status=1
+    # ansible-test's shellcheck covers *.sh only; .ci/run has no extension.
+    mapfile -t shell_files < <(find tools .ci -type f \( -name '*.sh' -o -path .ci/run \) | sort)
+    check "shellcheck ${shell_files[*]}" shellcheck -x "${shell_files[@]}" || status=1
+    check "antsibull-changelog lint" antsibull-changelog lint || status=1
+    check "antsibull-changelog lint-changelog-yaml" \
+        antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml || status=1
+    return "${status}"
+}
+
+phase_ansible_lint() {
+    local targets=() dir
+    for dir in roles playbooks; do
+        has_files "${dir}" && targets+=("${dir}")
+    done
+    [[ ${#targets[@]} -gt 0 ]] || skip_phase "no roles or playbooks yet"
+    prepare_copy ansible-lint
+    cd "${COPY}"
+    ANSIBLE_COLLECTIONS_PATH="$(collections_root_of "${COPY}"):${COLLECTIONS_DIR}" \
+        ansible-lint --profile production "${targets[@]}"
+}
+
+# Modules carry the Apache-2.0 header (galaxy.yml), so validate-modules' GPLv3 header check
+# needs one ignore line per module; ansible-test offers no setting for a collection's licence.
+check_module_ignore_lines() {
+    local core_version ignore_file missing=() module
+    core_version="$(python -c 'from ansible.release import __version__ as v; print(".".join(v.split(".")[:2]))')"
+    ignore_file="tests/sanity/ignore-${core_version}.txt"
+    while IFS= read -r module; do
+        grep -qxF "${module} validate-modules:missing-gplv3-license" "${NOVA_CELLS_REPO_ROOT}/${ignore_file}" 2>/dev/null \
+            || missing+=("${module} validate-modules:missing-gplv3-license")
+    done < <(module_files)
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        log "ERROR: ${ignore_file} lacks the licence-header ignore line of a module; add:"
+        printf '    %s\n' "${missing[@]}"
+        return 1
+    fi
+    log "every module has its ${ignore_file} line"
+}
+
+phase_sanity() {
+    local status=0
+    check "licence-header ignore lines" check_module_ignore_lines || status=1
+    prepare_copy sanity
+    cd "${COPY}"
+    check "ansible-test sanity" ansible-test sanity --venv --python "${PYTHON_FOR_TESTS}" || status=1
+    return "${status}"
+}
+
+phase_units() {
+    has_files tests/unit -name 'test_*.py' || skip_phase "no unit tests in tests/unit"
+    prepare_copy units
+    cd "${COPY}"
+    ansible-test units --venv --python "${PYTHON_FOR_TESTS}"
+}
+
+phase_build() {
+    cd "${NOVA_CELLS_REPO_ROOT}"
+    python -m pytest -p no:cacheprovider -ra tests/test_collection_build.py "${pytest_args[@]}"
+}
+
+phase_integration() {
+    # No test files at all is an empty phase; test files that collect nothing are a failure.
+    has_files tests/integration \( -name 'test_*.py' -o -name '*_test.py' \) \
+        || skip_phase "no tests in tests/integration"
+    cd "${NOVA_CELLS_REPO_ROOT}"
+    python -m pytest -p no:cacheprovider -ra tests/integration "${pytest_args[@]}"
+}
+
+# run_scenario COPY NAME LOG: one `molecule test` in its own process.
+run_scenario() {
+    local copy="$1" name="$2" log_file="$3"
+    (
+        cd "${copy}"
+        export ANSIBLE_COLLECTIONS_PATH
+        ANSIBLE_COLLECTIONS_PATH="$(collections_root_of "${copy}"):${COLLECTIONS_DIR}"
+        exec molecule test -s "${name}"
+    ) >"${log_file}" 2>&1
+}
+
+phase_molecule() {
+    local scenarios=() file
+    for file in "${NOVA_CELLS_REPO_ROOT}"/extensions/molecule/*/molecule.yml; do
+        [[ -f "${file}" ]] && scenarios+=("$(basename "$(dirname "${file}")")")
+    done
+    [[ ${#scenarios[@]} -gt 0 ]] || skip_phase "no molecule scenarios"
+
+    local status=0 name pid
+    local -A scenario_of_pid=() started_at=()
+    # The scenarios run images that tools/build-images.sh builds (it rebuilds only what is out of date).
+    if [[ -x "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" ]]; then
+        check "tools/build-images.sh" "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" || return 1
+    fi
+    prepare_copy molecule
+    mkdir -p "${LOG_DIR}"
+    log "running ${#scenarios[@]} scenario(s), ${MOLECULE_JOBS} at a time: ${scenarios[*]}"
+    # Scenarios are separate processes: `molecule --workers` assumes shared state (lab notes §5.4).
+    for name in "${scenarios[@]}" ""; do
+        while [[ ${#scenario_of_pid[@]} -gt 0 ]] \
+            && { [[ -z "${name}" ]] || [[ ${#scenario_of_pid[@]} -ge ${MOLECULE_JOBS} ]]; }; do
+            local rc=0 finished
+            wait -n -p pid "${!scenario_of_pid[@]}" || rc=$?
+            finished="${scenario_of_pid[${pid}]}"
+            unset "scenario_of_pid[${pid}]"
+            log "===== molecule scenario ${finished}: exit ${rc} after $(seconds_since "${started_at[${finished}]}") s" \
+                "(log ${LOG_DIR}/molecule-${finished}.log) ====="
+            cat "${LOG_DIR}/molecule-${finished}.log"
+            log "===== end of molecule scenario ${finished}: $([[ ${rc} -eq 0 ]] && echo passed || echo FAILED) ====="
+            [[ "${rc}" -eq 0 ]] || status=1
+        done
+        [[ -n "${name}" ]] || break
+        started_at[${name}]="$(now)"
+        run_scenario "${COPY}" "${name}" "${LOG_DIR}/molecule-${name}.log" &
+        scenario_of_pid[$!]="${name}"
+    done
+    return "${status}"
+}
+
+# --- driver ------------------------------------------------------------------------------
+
+declare -A phase_result=() phase_seconds=()
+current_phase=""
+
+run_phase() {
+    local phase="$1" started rc=0
+    current_phase="${phase}"
+    log ""
+    log "==> ${phase}"
+    started="$(now)"
+    # A subshell per phase: it may cd and exit freely. It is not run as `( ... ) || rc=$?`:
+    # bash would then ignore errexit inside it, and a failed step would not end the phase.
+    set +e
+    ( set -e; "phase_${phase//-/_}" )
+    rc=$?
+    set -e
+    phase_seconds[${phase}]="$(seconds_since "${started}")"
+    if [[ "${rc}" -ne 0 ]]; then
+        phase_result[${phase}]=failed
+    elif [[ -f "${RUN_DIR}/skipped-${phase}" ]]; then
+        phase_result[${phase}]=skipped
+    else
+        phase_result[${phase}]=passed
+    fi
+    log "<== ${phase}: ${phase_result[${phase}]} in ${phase_seconds[${phase}]} s"
+}
+
+print_summary() {
+    local phase passed=0 failed=0 skipped=0 note
+    log ""
+    log "==> summary"
+    printf '%-14s %-8s %9s  %s\n' phase result seconds note
+    for phase in "$@"; do
+        note=""
+        [[ -f "${RUN_DIR}/skipped-${phase}" ]] && note="$(cat "${RUN_DIR}/skipped-${phase}")"
+        printf '%-14s %-8s %9s%s\n' "${phase}" "${phase_result[${phase}]}" "${phase_seconds[${phase}]}" "${note:+  ${note}}"
+        case "${phase_result[${phase}]}" in
+            passed) passed=$((passed + 1)) ;;
+            failed) failed=$((failed + 1)) ;;
+            skipped) skipped=$((skipped + 1)) ;;
+        esac
+    done
+    printf '%-14s %-8s %9s\n' total "" "$(seconds_since "${run_started}")"
+    if [[ "${skipped}" -gt 0 ]]; then
+        log "${passed} passed, ${failed} failed, ${skipped} skipped"
+    else
+        log "${passed} passed, ${failed} failed"
+    fi
+    [[ "${failed}" -eq 0 ]]
+}
+
+cleanup() {
+    [[ -z "${RUN_DIR}" ]] || rm -rf "${RUN_DIR}"
+}
+
+main() {
+    parse_args "$@"
+    run_started="$(now)"
+    mkdir -p "${NOVA_CELLS_HOME}/runs" "${BUILD_BASE}"
+    RUN_DIR="$(mktemp -d "${NOVA_CELLS_HOME}/runs/test.XXXXXX")"
+    trap cleanup EXIT
+
+    local phases_run=()
+    if [[ "${run_bootstrap}" -eq 1 ]]; then
+        current_phase=bootstrap
+        log "==> bootstrap"
+        local started rc=0
+        started="$(now)"
+        "${NOVA_CELLS_REPO_ROOT}/tools/bootstrap.sh" || rc=$?
+        phase_seconds[bootstrap]="$(seconds_since "${started}")"
+        phase_result[bootstrap]="$([[ ${rc} -eq 0 ]] && echo passed || echo failed)"
+        phases_run+=(bootstrap)
+        if [[ "${rc}" -ne 0 ]]; then
+            log "bootstrap failed: no phase can run"
+            print_summary "${phases_run[@]}" || exit 1
+        fi
+    fi
+
+    export PATH="${CTL_VENV}/bin:${PATH}"
+    export PIP_DISABLE_PIP_VERSION_CHECK=1
+    if [[ ! -t 1 ]]; then
+        export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 PY_COLORS=0 NO_COLOR=1
+    fi
+
+    local phase
+    for phase in "${selected_phases[@]}"; do
+        run_phase "${phase}"
+        phases_run+=("${phase}")
+    done
+    print_summary "${phases_run[@]}"
+}
+
+main "$@"; exit "$?"  # on one line: editing this file during a run cannot add commands
