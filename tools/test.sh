@@ -206,7 +206,10 @@ phase_integration() {
     has_files tests/integration \( -name 'test_*.py' -o -name '*_test.py' \) \
         || skip_phase "no tests in tests/integration"
     cd "${NOVA_CELLS_REPO_ROOT}"
-    python -m pytest -p no:cacheprovider -ra tests/integration "${pytest_args[@]}"
+    # Two workers, one test file each at a time (module-scoped labs stay on one worker): much of
+    # a test's time is spent waiting for heartbeats and nova-manage start-up, which overlaps well.
+    python -m pytest -p no:cacheprovider -ra -n "${NOVA_CELLS_PYTEST_WORKERS:-2}" --dist loadfile \
+        tests/integration "${pytest_args[@]}"
 }
 
 # run_scenario COPY NAME LOG: one `molecule test` in its own process.
