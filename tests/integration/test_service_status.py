@@ -81,7 +81,7 @@ def sg_fixture(nova_lab: Lab, run_module, run_playbook):
     lab.setup_nova(("cell1", CELL))
     lab.create_database(API_DB)
     for row in lab.query("nova_api", "SHOW TABLES"):
-        table = next(iter(row.values()))
+        (table,) = row.values()
         lab.query(API_DB, f"CREATE TABLE IF NOT EXISTS `{table}` LIKE `nova_api`.`{table}`")
     lab.query(API_DB, "DELETE FROM cell_mappings")
     insert = ("INSERT INTO cell_mappings (created_at, uuid, name, transport_url, database_connection, disabled) "
