@@ -236,7 +236,7 @@ def test_template_urls_are_stored_raw_and_expand_exactly_like_nova_manage(world)
     world.lab.query(API_DB, 'UPDATE cell_mappings SET transport_url = %s WHERE uuid = %s', (numbered, row['uuid']))
     listing = world.lab.nova_manage('cell_v2', 'list_cells', '--verbose', config_files=[multi]).check().stdout
     shown = [[part.strip() for part in line.split('|')[1:-1]] for line in listing.splitlines() if line.startswith('|')]
-    rendered = {cells[0]: cells for cells in shown}['tmpl']
+    rendered = {row[0]: row for row in shown}['tmpl']
     conf = {'transport': 'rabbit://a:pa%40@mq1:5672,b:pb@mq2:5673/vh?ssl=1',
             'database': world.lab.db_url('nova_cm_base') + '?charset=utf8'}
     assert urls.expand_template(numbered, conf['transport']) == (rendered[2], None)
