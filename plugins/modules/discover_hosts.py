@@ -178,6 +178,8 @@ class DiscoverHostsModule(NovaCellsModule):
         candidates = {name: sorted(plan.hosts) for name, plan in plans.items()}
         ratios = None
         mapped = {}
+        # Kept in the result as it grows: a failure in a later cell still reports what earlier cells mapped.
+        self.result.update(mapped_hosts=mapped, unmapped_hosts=candidates)
         for cell in targets:
             plan = plans[cell['name']]
             if not plan.hosts:
@@ -201,6 +203,7 @@ class DiscoverHostsModule(NovaCellsModule):
                 hosts = _direct.discover(api_db, self.cell_db(cell), cell['id'], plan, ratios)
             if hosts:
                 mapped[cell['name']] = sorted(hosts)
+                self.result['changed'] = True
         return self.exit(changed=bool(mapped), mapped_hosts=mapped, unmapped_hosts=candidates)
 
     def candidates(self, api_db, cell):

@@ -170,7 +170,7 @@ class MapInstancesModule(NovaCellsModule):
             return self.exit(changed=False, unmapped_before=0, mapped=0, batches=0)
         if self.check_mode:
             return self.exit(changed=True, unmapped_before=len(uuids), mapped=len(uuids), batches=0)
-        rows = _direct.instance_rows(self.cell_db(cell), uuids)
+        rows = _direct.instance_rows(self.cell_db(cell), uuids, hidden_column=self._hidden_column)
         created, statements = _direct.map_instances(api_db, self.cell_db(cell), cell['id'], rows)
         return self.exit(changed=created > 0, unmapped_before=len(uuids), mapped=created, batches=statements)
 
