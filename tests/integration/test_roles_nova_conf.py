@@ -332,9 +332,8 @@ def test_check_mode_reports_and_changes_nothing(rendered, run_playbook):
 def test_invalid_override_is_refused_before_writing(lab: Lab, rendered, run_playbook):
     root = rendered["root"]
     before = (root / "s-cmp" / "nova.conf").read_bytes()
-    result = run_playbook(PLAYBOOK, inventory=inventory(root, nova_conf_overrides={"DEFAULT": {"report_intervall": 3},
-                                                                                     "database": {"max_retries": "many"}},
-                                                        **rendered["extra"]),
+    overrides = {"DEFAULT": {"report_intervall": 3}, "database": {"max_retries": "many"}}
+    result = run_playbook(PLAYBOOK, inventory=inventory(root, nova_conf_overrides=overrides, **rendered["extra"]),
                           extravars={"nova_test_hosts": "s-cmp"}, timeout=600, extra_env=ENV)
     assert result.failed
     message = task(result, "Refuse options Nova does not know or cannot read", "s-cmp")["msg"]

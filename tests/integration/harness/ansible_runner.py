@@ -77,6 +77,14 @@ def _last_json_line(stdout: str) -> dict[str, Any] | None:
     return None
 
 
+def _summary_message(item: Any) -> Any:
+    """``{"event": {"msg": ...}, "__ansible_type": "WarningSummary"}`` (ansible-core 2.19) -> the message."""
+    if isinstance(item, dict):
+        event = item.get("event") or {}
+        return event.get("msg", item.get("msg", item))
+    return item
+
+
 @dataclass
 class AnsibleResult:
     """What one ``ansible`` / ``ansible-playbook`` run produced."""
@@ -268,6 +276,10 @@ class AnsibleRunner:
         result = parse_json_document(done.stdout) or _last_json_line(done.stdout)
         if result is None:
             raise LabError(f"no JSON result from {fqcn} (rc {done.returncode})\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        # The controller turns the module's warning and deprecation summaries into plain messages; so do we.
+        for key in ("warnings", "deprecations"):
+            if key in result:
+                result[key] = [_summary_message(item) for item in result[key]]
         return ModuleResult(argv, done.returncode, done.stdout, done.stderr, {}, result)
 
     def run_playbook(  # pylint: disable=too-many-arguments
