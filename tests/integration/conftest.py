@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from harness import AnsibleRunner, Cell, Lab, ModuleResult, PlaybookResult
+from harness.figures import ensure_figures_dir, figures_table, remove_figures_dir
 from harness.infra import MariaDB, Memcached, Placement, RabbitMQ, ZooKeeper
+from harness.lab import nova_cells_home
 
 LAB_KEY = pytest.StashKey[Lab]()
 
@@ -92,7 +94,23 @@ def run_playbook_fixture(ansible_runner: AnsibleRunner) -> Callable[..., Playboo
     return ansible_runner.run_playbook
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Create the figures directory in the controlling process, before xdist starts its workers."""
+    del config
+    ensure_figures_dir()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    figures = figures_table()
+    if figures:
+        terminalreporter.section("nova.cells figures")
+        for line in figures:
+            terminalreporter.write_line(line)
+        if not hasattr(config, "workerinput"):
+            report = nova_cells_home() / "logs" / "figures.txt"
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text("\n".join(figures) + "\n", encoding="utf-8")
+            terminalreporter.write_line(f"(also written to {report})")
     lab = config.stash.get(LAB_KEY, None)
     if lab is None:
         return
@@ -101,3 +119,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.write_line(f"{label:<44} {seconds:6.1f} s")
     if lab.kept:
         terminalreporter.write_line(f"lab kept for inspection: {lab.dir}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        remove_figures_dir()

@@ -1,6 +1,7 @@
 """Real-Nova test lab for the nova.cells integration tests; see tests/integration/README.md."""
 
 from .ansible_runner import AnsibleRunner, ModuleResult, PlaybookResult
+from .figures import record_figure
 from .lab import NOVA_DB_PASSWORD, NOVA_DB_USER, RABBIT_PASSWORD, RABBIT_USER, Cell, Lab
 from .nova import CommandResult, NovaService
 from .processes import LabError
@@ -18,4 +19,5 @@ __all__ = [
     "ModuleResult",
     "NovaService",
     "PlaybookResult",
+    "record_figure",
 ]
