@@ -10,8 +10,8 @@
 #   units         ansible-test units --venv --python 3.11
 #   build         pytest tests/test_collection_build.py: collection build, install, ansible-doc per module
 #   integration   pytest tests/integration: the real-Nova lab
-#   molecule      tools/build-images.sh, then molecule test for each extensions/molecule/<scenario>,
-#                 scenarios in parallel
+#   molecule      tools/molecule.sh: tools/build-images.sh, then molecule test for each
+#                 extensions/molecule/<scenario>, scenarios in parallel, seconds per phase
 #
 # Every selected phase runs even when an earlier one fails. The end is a table of phase results
 # and durations and the line "N passed, M failed[, K skipped]"; the exit status is 1 if any failed.
@@ -212,53 +212,12 @@ phase_integration() {
         tests/integration "${pytest_args[@]}"
 }
 
-# run_scenario COPY NAME LOG: one `molecule test` in its own process.
-run_scenario() {
-    local copy="$1" name="$2" log_file="$3"
-    (
-        cd "${copy}"
-        export ANSIBLE_COLLECTIONS_PATH
-        ANSIBLE_COLLECTIONS_PATH="$(collections_root_of "${copy}"):${COLLECTIONS_DIR}"
-        exec molecule test -s "${name}"
-    ) >"${log_file}" 2>&1
-}
-
 phase_molecule() {
-    local scenarios=() file
-    for file in "${NOVA_CELLS_REPO_ROOT}"/extensions/molecule/*/molecule.yml; do
-        [[ -f "${file}" ]] && scenarios+=("$(basename "$(dirname "${file}")")")
-    done
-    [[ ${#scenarios[@]} -gt 0 ]] || skip_phase "no molecule scenarios"
-
-    local status=0 name pid
-    local -A scenario_of_pid=() started_at=()
-    # The scenarios run images that tools/build-images.sh builds (it rebuilds only what is out of date).
-    if [[ -x "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" ]]; then
-        check "tools/build-images.sh" "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" || return 1
-    fi
+    has_files extensions/molecule -path "*/extensions/molecule/*/molecule.yml" || skip_phase "no molecule scenarios"
     prepare_copy molecule
-    mkdir -p "${LOG_DIR}"
-    log "running ${#scenarios[@]} scenario(s), ${MOLECULE_JOBS} at a time: ${scenarios[*]}"
-    # Scenarios are separate processes: `molecule --workers` assumes shared state (lab notes §5.4).
-    for name in "${scenarios[@]}" ""; do
-        while [[ ${#scenario_of_pid[@]} -gt 0 ]] \
-            && { [[ -z "${name}" ]] || [[ ${#scenario_of_pid[@]} -ge ${MOLECULE_JOBS} ]]; }; do
-            local rc=0 finished
-            wait -n -p pid "${!scenario_of_pid[@]}" || rc=$?
-            finished="${scenario_of_pid[${pid}]}"
-            unset "scenario_of_pid[${pid}]"
-            log "===== molecule scenario ${finished}: exit ${rc} after $(seconds_since "${started_at[${finished}]}") s" \
-                "(log ${LOG_DIR}/molecule-${finished}.log) ====="
-            cat "${LOG_DIR}/molecule-${finished}.log"
-            log "===== end of molecule scenario ${finished}: $([[ ${rc} -eq 0 ]] && echo passed || echo FAILED) ====="
-            [[ "${rc}" -eq 0 ]] || status=1
-        done
-        [[ -n "${name}" ]] || break
-        started_at[${name}]="$(now)"
-        run_scenario "${COPY}" "${name}" "${LOG_DIR}/molecule-${name}.log" &
-        scenario_of_pid[$!]="${name}"
-    done
-    return "${status}"
+    # tools/molecule.sh builds what is missing of the images, runs the scenarios in parallel
+    # processes and prints the seconds of each phase of each scenario.
+    "${NOVA_CELLS_REPO_ROOT}/tools/molecule.sh" --copy "${COPY}" --jobs "${MOLECULE_JOBS}"
 }
 
 # --- driver ------------------------------------------------------------------------------

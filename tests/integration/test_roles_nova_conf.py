@@ -363,3 +363,10 @@ def test_inventory_errors_are_explained(lab: Lab, rendered, run_playbook):
     result = run_playbook(PLAYBOOK, inventory=bad, extravars={"nova_test_hosts": "m-c2cmp"}, timeout=600, extra_env=ENV)
     assert result.failed
     assert "one nova.conf has one transport_url" in task(result, "Refuse an inventory that nova.conf cannot express", "m-c2cmp")["msg"]
+    # oslo.messaging cannot hand a RabbitMQ password with "/" to kombu: refused, and not shown.
+    slashed = "Mq/pw+no"
+    result = run_playbook(PLAYBOOK, inventory=inventory(root, nova_conf_validate=False, nova_rabbit_password=slashed),
+                          extravars={"nova_test_hosts": "s-ctl"}, timeout=600, extra_env=ENV)
+    assert result.failed
+    assert 'contains "/", which oslo.messaging cannot pass' in task(result, "Refuse an inventory that nova.conf cannot express", "s-ctl")["msg"]
+    assert slashed not in result.stdout and "Mq%2Fpw" not in result.stdout
