@@ -17,6 +17,9 @@ from ansible_collections.nova.cells.plugins.module_utils._urls import mask_url
 CELL0_NAME = 'cell0'
 UUID_PATTERN = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
 NAME_MAX_LENGTH = 255  # cell_mappings.name and host_mappings.host are VARCHAR(255)
+# Characters that shells, globs and templates interpret. Nova stores any string, but a name with them is a
+# typo or an injection attempt, and it would break every script that reads cell and host names back.
+UNSAFE_NAME_CHARACTERS = frozenset('`$;&|<>()\\\'"*?[]{}!')
 
 
 def validate_name(value, what='cell name'):
@@ -28,6 +31,10 @@ def validate_name(value, what='cell name'):
         raise NovaCellsError('the %s is %d characters long; Nova stores at most %d' % (what, len(value), NAME_MAX_LENGTH))
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise NovaCellsError('the %s %r contains control characters' % (what, value))
+    unsafe = sorted(set(value) & UNSAFE_NAME_CHARACTERS)
+    if unsafe:
+        raise NovaCellsError('the %s %r contains %s, which shells and scripts interpret; use letters, digits, '
+                             "'.', '-' and '_'" % (what, value, ' '.join(unsafe)))
 
 
 def validate_uuid(value, what='cell uuid'):

@@ -42,6 +42,21 @@ if pymysql is not None:
 
         _preferred_context = None
 
+        def connect(self, sock=None):
+            """Bound the whole handshake by ``connect_timeout``, not only the TCP connect.
+
+            PyMySQL reads the server greeting and the authentication reply with ``read_timeout`` (None: wait forever),
+            so a server that accepts connections but does not answer (a frozen or overloaded mariadbd, a dead backend
+            behind a proxy) hung the module until Ansible was killed. Queries keep no timeout afterwards: GET_LOCK and
+            large reads may legitimately take longer than the connect timeout.
+            """
+            query_timeouts = (self._read_timeout, self._write_timeout)
+            self._read_timeout = self._write_timeout = self.connect_timeout
+            try:
+                super().connect(sock)
+            finally:
+                self._read_timeout, self._write_timeout = query_timeouts
+
         def _create_ssl_ctx(self, sslp):
             if isinstance(sslp, dict) and not sslp:
                 if _Connection._preferred_context is None:
@@ -141,10 +156,13 @@ def _describe(exc):
     code = exc.args[0] if exc.args else None
     text = exc.args[1] if len(exc.args) > 1 else str(exc)
     hints = {
+        # MariaDB answers 1044 (not 1049) for a database the user has no grant on, whether it exists or not.
+        1044: 'the database does not exist or the user has no privileges on it (GRANT ALL ON <database>.* TO the user)',
         1045: 'wrong user name or password',
         1049: 'the database does not exist',
         2003: 'the server is unreachable',
         2005: 'the host name does not resolve',
+        2013: 'the server did not answer in time or dropped the connection',
     }
     hint = hints.get(code)
     return '(%s) %s%s' % (code, text, ' - %s' % hint if hint else '')

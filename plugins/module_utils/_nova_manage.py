@@ -121,8 +121,31 @@ def interpret(command, rc, output, context=None):
         outcome = table[rc]
         return Outcome(outcome.status, outcome.message.format(**context) if outcome.message else '')
     if rc == CRASH_RC:
-        return Outcome(ERROR, 'nova-manage %s failed with an unhandled error (rc 255): %s' % (' '.join(command), context['output']))
+        exception = _final_exception(output)
+        if exception is None:
+            return Outcome(ERROR, 'nova-manage %s failed with an unhandled error (rc 255): %s' % (' '.join(command), context['output']))
+        hint = ' The database went away during the command: check the database server, then run the task again.' if (
+            'DBConnectionError' in exception) else ''
+        return Outcome(ERROR, 'nova-manage %s failed with an unhandled error (rc 255): %s%s (the whole traceback is in stdout)'
+                       % (' '.join(command), exception, hint))
     return Outcome(ERROR, 'nova-manage %s exited with unexpected rc %d: %s' % (' '.join(command), rc, context['output']))
+
+
+def _final_exception(output):
+    """The line naming the exception that ended a Python traceback in ``output``, or None without a traceback.
+
+    Tail summaries of a crash were traceback frames and, for database errors, a whole SQL statement; the
+    exception line (``oslo_db.exception.DBConnectionError: (pymysql.err.OperationalError) (2013, ...)``) is
+    the first unindented line after the last frame.
+    """
+    lines = (output or '').splitlines()
+    frames = [index for index, line in enumerate(lines) if line.startswith('  File "')]
+    if not frames or not any(line.startswith('Traceback (most recent call last):') for line in lines):
+        return None
+    for line in lines[frames[-1] + 1:]:
+        if line.strip() and not line[0].isspace():
+            return line.strip()
+    return None
 
 
 def _summary(output, max_lines=12):

@@ -410,6 +410,12 @@ class CellModule(NovaCellsModule):
         if current is None:
             self.report(None, None, changed=False)
             return
+        if current['uuid'] == CELL0_UUID:
+            # nova-manage deletes cell0 without a question, and every instance that fails to schedule
+            # then has nowhere to go: nova-api and the conductors fail until cell0 is mapped again.
+            raise NovaCellsError('cell0 cannot be deleted: Nova stores the instances that fail to schedule there. To tear '
+                                 'down a whole deployment, drop the API database; to move cell0, map it again '
+                                 '(name=cell0 database_connection=...)')
         self.precheck_delete(api_db, current)
         args = ['--cell_uuid', current['uuid']]
         if params['force']:

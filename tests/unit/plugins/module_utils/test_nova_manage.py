@@ -51,6 +51,24 @@ def test_every_command_treats_255_as_a_crash(command):
     assert 'rc 255' in outcome.message and 'CellMappingNotFound' in outcome.message
 
 
+def test_crash_with_a_traceback_names_the_final_exception_without_the_sql():
+    output = '\n'.join([
+        'An error has occurred:',
+        'Traceback (most recent call last):',
+        '  File "/nova/cmd/manage.py", line 3380, in main',
+        '    ret = fn(*fn_args, **fn_kwargs)',
+        '          ^^^^^^^^^^^^^^^^^^^^^^^^^',
+        "oslo_db.exception.DBConnectionError: (pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')",
+        '[SQL: SELECT compute_nodes.id AS compute_nodes_id FROM compute_nodes]',
+        "[parameters: {'deleted_1': 0}]",
+        '(Background on this error at: https://sqlalche.me/e/21/e3q8)',
+    ])
+    message = interpret(('cell_v2', 'discover_hosts'), 255, output, CELL).message
+    assert 'rc 255' in message and "DBConnectionError: (pymysql.err.OperationalError) (2013, 'Lost connection" in message
+    assert 'check the database server' in message
+    assert '[SQL:' not in message and 'parameters' not in message and 'File "' not in message
+
+
 def test_unexpected_rc_is_an_error_naming_the_command():
     outcome = interpret(('cell_v2', 'create_cell'), 42, '', CELL)
     assert outcome.status == ERROR
