@@ -47,10 +47,9 @@ class World:
         self.cell_dbs = {cell: f'nova_{name}_{cell}' for cell in cells}
         self.cell_ids = {}
         self._connections = {}
-        self.clone(TEMPLATE_API_DB, self.api_db)
-        self.sql(self.api_db, 'INSERT INTO alembic_version SELECT * FROM `%s`.alembic_version' % TEMPLATE_API_DB)
+        lab.clone_database(TEMPLATE_API_DB, self.api_db)
         for cell, database in self.cell_dbs.items():
-            self.clone(lab.cells['cell1'].database, database)
+            lab.clone_database(lab.cells['cell1'].database, database)
             self.sql(self.api_db, 'INSERT INTO cell_mappings (created_at, uuid, name, transport_url, database_connection, disabled) '
                                   'VALUES (%s, %s, %s, %s, %s, 0)',
                      (FIXTURE_TIME, det_uuid('cell', cell), cell, lab.transport_url(f'{name}_{cell}'), lab.db_url(database)))
@@ -69,13 +68,6 @@ class World:
         with connection.cursor(pymysql.cursors.DictCursor) as cursor:
             cursor.execute(statement, args)
             return list(cursor.fetchall())
-
-    def clone(self, template, database):
-        self.lab.drop_database(database)
-        self.lab.create_database(database)
-        for row in self.sql(template, 'SHOW TABLES'):
-            table = next(iter(row.values()))
-            self.sql(database, f'CREATE TABLE `{table}` LIKE `{template}`.`{table}`')
 
     def insert_many(self, database, head, row_sql, rows, chunk=500):
         for start in range(0, len(rows), chunk):

@@ -6,10 +6,14 @@ labs can run side by side. None of them reads the machine-wide configuration in 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,6 +107,19 @@ class InfraService:
         if self.process is not None:
             stop_processes([self.process], timeout)
         self.startup_seconds = None
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[InfraService]:
+        """SIGSTOP the daemon's process group for the block, SIGCONT after: a hung server that still accepts
+        TCP connections (the kernel completes them) but never answers."""
+        pid = self.pid
+        if pid is None or not self.is_running():
+            raise LabError(f"{self.name} is not running")
+        os.killpg(pid, signal.SIGSTOP)
+        try:
+            yield self
+        finally:
+            os.killpg(pid, signal.SIGCONT)
 
     def _create_process(self) -> ManagedProcess:
         raise NotImplementedError
