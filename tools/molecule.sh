@@ -16,7 +16,7 @@
 # §5.4), with its own ephemeral directory ($NOVA_CELLS_HOME/molecule/<tag>/<scenario>) and its own
 # container and network names: nc-sc-<tag>-* (single_cell) and nc-mc-<tag>-* (multi_cell), where
 # <tag> comes from the copy's path, so that two checkouts on one machine do not collide. Output goes
-# to $NOVA_CELLS_HOME/logs/molecule-<scenario>.log; a failed scenario's log is printed.
+# to $NOVA_CELLS_HOME/logs/molecule-<tag>-<scenario>.log; a failed scenario's log is printed.
 # The end is a table of the phases (create, prepare, converge, idempotence, verify, side_effect,
 # destroy) with their seconds and results per scenario. Exit status 1 if any scenario failed.
 # Ctrl-C or SIGTERM stops the runs and destroys their containers.
@@ -143,6 +143,11 @@ scenario_env() {
     [[ -z "${var}" ]] || export "${var}=${short_of[$1]}-${tag}"
 }
 
+# log_of SCENARIO: its log, named with the tag so that two checkouts on one machine keep theirs apart.
+log_of() {
+    printf '%s/molecule-%s-%s.log' "${LOG_DIR}" "${tag}" "$1"
+}
+
 declare -A pid_of=() result_of=() started_of=() seconds_of=()
 running=()
 
@@ -152,12 +157,12 @@ start_scenario() {
     started_of[${name}]="$(now)"
     (
         scenario_env "${name}"
-        exec setsid "$0" --run-one "${name}" "${action}" "${LOG_DIR}/molecule-${name}.log" "${times_dir}/${name}" \
+        exec setsid "$0" --run-one "${name}" "${action}" "$(log_of "${name}")" "${times_dir}/${name}" \
             "${short_of[${name}]}-${tag}"
     ) &
     pid_of[${name}]=$!
     running+=("${name}")
-    log "[molecule] ${name}: molecule ${action} started (log ${LOG_DIR}/molecule-${name}.log${var:+, containers ${short_of[${name}]}-${tag}-*})"
+    log "[molecule] ${name}: molecule ${action} started (log $(log_of "${name}")${var:+, containers ${short_of[${name}]}-${tag}-*})"
 }
 
 # Progress: one line per running scenario every 60 s, with its current phase.
@@ -184,8 +189,8 @@ wait_for_one() {
         result_of[${name}]="$([[ ${rc} -eq 0 ]] && echo passed || echo FAILED)"
         log "[molecule] ${name}: ${result_of[${name}]} (exit ${rc}) after ${seconds_of[${name}]} s"
         if [[ "${rc}" -ne 0 || "${print_logs}" -eq 1 ]]; then
-            log "===== log of scenario ${name} (${LOG_DIR}/molecule-${name}.log) ====="
-            cat "${LOG_DIR}/molecule-${name}.log"
+            log "===== log of scenario ${name} ($(log_of "${name}")) ====="
+            cat "$(log_of "${name}")"
             log "===== end of the log of scenario ${name} ====="
         fi
         for n in "${!running[@]}"; do
@@ -245,10 +250,10 @@ stop_all() {
     done
     wait 2>/dev/null || true
     for name in "${running[@]}"; do
-        if (scenario_env "${name}" && molecule destroy -s "${name}" >>"${LOG_DIR}/molecule-${name}.log" 2>&1); then
+        if (scenario_env "${name}" && molecule destroy -s "${name}" >>"$(log_of "${name}")" 2>&1); then
             log "[molecule] ${name}: destroyed"
         else
-            log "[molecule] ${name}: destroy FAILED (see ${LOG_DIR}/molecule-${name}.log)"
+            log "[molecule] ${name}: destroy FAILED (see $(log_of "${name}"))"
         fi
     done
     exit 130

@@ -215,6 +215,12 @@ phase_integration() {
 phase_molecule() {
     has_files extensions/molecule -path "*/extensions/molecule/*/molecule.yml" || skip_phase "no molecule scenarios"
     prepare_copy molecule
+    if [[ -n "${IMAGE_BUILD_LOG}" ]]; then
+        # Waits for the background build (its lock), then reports what it did.
+        flock -w 1800 "${NOVA_CELLS_HOME}/build-images.lock" true
+        log "images, built in the background during the earlier phases:"
+        cat "${IMAGE_BUILD_LOG}"
+    fi
     # tools/molecule.sh builds what is missing of the images, runs the scenarios in parallel
     # processes and prints the seconds of each phase of each scenario.
     "${NOVA_CELLS_REPO_ROOT}/tools/molecule.sh" --copy "${COPY}" --jobs "${MOLECULE_JOBS}"
@@ -273,7 +279,22 @@ print_summary() {
 }
 
 cleanup() {
+    [[ -z "${IMAGE_BUILD_PID}" ]] || kill -TERM "${IMAGE_BUILD_PID}" 2>/dev/null || true
     [[ -z "${RUN_DIR}" ]] || rm -rf "${RUN_DIR}"
+}
+
+# When the molecule phase follows other phases, the lab images (about 5 minutes cold, mostly
+# downloads and dpkg) are built in the background meanwhile; tools/build-images.sh holds its lock
+# until it is done, so the molecule phase's own call waits for it and then finds them up to date.
+IMAGE_BUILD_PID=""
+IMAGE_BUILD_LOG=""
+start_background_image_build() {
+    [[ " ${selected_phases[*]} " == *" molecule "* && ${#selected_phases[@]} -gt 1 ]] || return 0
+    has_files extensions/molecule -path "*/extensions/molecule/*/molecule.yml" || return 0
+    IMAGE_BUILD_LOG="${RUN_DIR}/build-images.log"
+    "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" >"${IMAGE_BUILD_LOG}" 2>&1 &
+    IMAGE_BUILD_PID=$!
+    log "images: tools/build-images.sh runs in the background for the molecule phase"
 }
 
 main() {
@@ -299,6 +320,7 @@ main() {
         fi
     fi
 
+    start_background_image_build
     export PATH="${CTL_VENV}/bin:${PATH}"
     export PIP_DISABLE_PIP_VERSION_CHECK=1
     if [[ ! -t 1 ]]; then
