@@ -71,9 +71,7 @@ setup_env() {
 
 # A copy of the working tree in the layout Ansible needs (files ignored by git left out).
 update_copy() {
-    mkdir -p "${COPY}"
-    rsync -a --delete --delete-excluded --exclude=/.git --exclude=/tests/output --exclude=.ansible/ \
-        --filter=':- .gitignore' "${NOVA_CELLS_REPO_ROOT}/" "${COPY}/"
+    copy_working_tree "${COPY}"
 }
 
 # shellcheck disable=SC2317  # called through run_step

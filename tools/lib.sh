@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034  # the variables are used by the scripts that source this file
-# Shared settings and helpers for tools/bootstrap.sh and tools/test.sh (sourced, not run).
+# Shared settings and helpers of the tools/*.sh scripts (sourced, not run).
 
 NOVA_CELLS_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export NOVA_CELLS_HOME="${NOVA_CELLS_HOME:-${HOME}/.cache/nova-cells}"
@@ -52,4 +52,16 @@ run_logged() {
 # sha256_of FILE...: one hash over the files' contents.
 sha256_of() {
     cat "$@" | sha256sum | cut -d' ' -f1
+}
+
+# copy_working_tree DEST: make DEST (a path ending in ansible_collections/nova/cells) an up-to-date
+# copy of the working tree. Files ignored by git are left out; untracked files that git does not
+# ignore are included, as in a clean clone of a commit that adds them. No .git: ansible-test then
+# lists every file. DEST's tests/output (ansible-test's delegation venv, ~20 s to create) and
+# .ansible (ansible-lint's cache) survive from run to run.
+copy_working_tree() {
+    mkdir -p "$1"
+    rsync -a --delete --delete-excluded --filter='P /tests/output/' --filter='P .ansible/' \
+        --exclude=/.git --exclude=/tests/output --exclude=.ansible/ --filter=':- .gitignore' \
+        "${NOVA_CELLS_REPO_ROOT}/" "$1/"
 }

@@ -108,8 +108,8 @@ parse_args() {
     [[ "${jobs}" =~ ^[1-9][0-9]*$ ]] || die "--jobs wants a positive number, not '${jobs}'"
 }
 
-# make_copy: an rsync copy of the working tree in the layout Molecule and Ansible need, as
-# tools/test.sh makes it (files ignored by git left out, no .git).
+# make_copy: a copy of the working tree (copy_working_tree) in the layout Molecule and Ansible
+# need, under a lock, as tools/test.sh makes it.
 make_copy() {
     local base lock_fd
     base="${NOVA_CELLS_HOME}/build/$(printf '%s' "${NOVA_CELLS_REPO_ROOT}" | sha256sum | cut -c1-12)"
@@ -120,8 +120,7 @@ make_copy() {
         log "[molecule] waiting for another run that uses ${base}/molecule-sh ..."
         flock "${lock_fd}"
     fi
-    rsync -a --delete --delete-excluded --exclude=/.git --exclude=/tests/output --exclude=.ansible/ \
-        --filter=':- .gitignore' "${NOVA_CELLS_REPO_ROOT}/" "${copy}/"
+    copy_working_tree "${copy}"
 }
 
 # prefix_var SCENARIO: the molecule.yml variable that names the scenario's containers.

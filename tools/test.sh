@@ -90,12 +90,9 @@ module_files() {
         -printf 'plugins/modules/%f\n' 2>/dev/null | sort
 }
 
-# prepare_copy NAME: set COPY to an up-to-date copy of the working tree at
+# prepare_copy NAME: set COPY to an up-to-date copy of the working tree (copy_working_tree) at
 # $BUILD_BASE/NAME/ansible_collections/nova/cells (the layout ansible-test and Molecule need),
-# and hold its lock for the rest of the phase. Files ignored by git are left out; untracked files
-# that git does not ignore are included, as in a clean clone of a commit that adds them. No .git:
-# ansible-test then lists every file. tests/output (ansible-test's delegation venv, ~20 s to
-# create) and .ansible (ansible-lint's cache) survive from run to run.
+# and hold its lock for the rest of the phase.
 prepare_copy() {
     local lock_fd
     COPY="${BUILD_BASE}/$1/ansible_collections/nova/cells"
@@ -105,9 +102,7 @@ prepare_copy() {
         log "waiting for another run that uses ${BUILD_BASE}/$1 ..."
         flock "${lock_fd}"
     fi
-    rsync -a --delete --delete-excluded --filter='P /tests/output/' --filter='P .ansible/' \
-        --exclude=/.git --exclude=/tests/output --exclude=.ansible/ --filter=':- .gitignore' \
-        "${NOVA_CELLS_REPO_ROOT}/" "${COPY}/"
+    copy_working_tree "${COPY}"
 }
 
 # collections_root_of COPY: the directory that holds ansible_collections/.
