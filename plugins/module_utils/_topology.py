@@ -1,0 +1,281 @@
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+
+"""The deployment as a Graphviz DOT picture, from the results of cell_info and service_status.
+
+Private to the collection. Pure functions, no I/O: the ``nova.cells.topology_dot`` filter calls
+``topology_dot``; the cells role's status entry point renders its text to SVG with Graphviz.
+
+The picture has one cluster per cell (its database, its message queue, its conductors and its
+computes) and one for the API level (cell0 and the services that report there under the
+superconductor layout: schedulers and super conductors). Services are coloured by liveness; a
+disabled cell is drawn dashed and grey, a cell whose database did not answer in red.
+
+No password is ever drawn: database and queue URLs are reduced to scheme, user, hosts and path;
+the password, and any query string (where drivers may carry credentials), are dropped, whether or
+not the caller already masked them.
+"""
+
+from __future__ import annotations
+
+CELL0_UUID = '00000000-0000-0000-0000-000000000000'
+
+# Fill colours by service state (and the legend's order).
+STATE_COLOURS = {'up': '#b7e4c7', 'down': '#f4a3a3', 'unknown': '#ffe08a'}
+UNMAPPED_COLOUR = '#e9ecef'
+DISABLED_CELL_COLOUR = '#dee2e6'
+UNREACHABLE_COLOUR = '#c92a2a'
+INFRA_COLOUR = '#d0ebff'
+MAX_REASON = 60
+
+
+class TopologyError(ValueError):
+    """The input is not what cell_info / service_status return."""
+
+
+def safe_url(url):
+    """``url`` without password and query: scheme://user@host:port,.../path. Never echoes a secret.
+
+    >>> safe_url('mysql+pymysql://nova:s3cret@db1:3306/nova_cell1?charset=utf8')
+    'mysql+pymysql://nova@db1:3306/nova_cell1'
+    """
+    if not url:
+        return ''
+    text = str(url)
+    scheme, sep, rest = text.partition('://')
+    if not sep:
+        # Not a URL (e.g. "none:///" has one): show only what precedes any credentials.
+        return text.split('@')[-1].split('?')[0]
+    # A password that is not percent-encoded may hold "/", "?", "#" or "@" (not ","): the query and
+    # fragment start after the first "@", and each host entry's user information ends at its last "@".
+    first_at = rest.find('@')
+    for mark in ('?', '#'):
+        cut = rest.find(mark, first_at + 1)
+        if cut >= 0:
+            rest = rest[:cut]
+    entries = []
+    for entry in rest.split(','):
+        userinfo, at, tail = entry.rpartition('@')
+        user = userinfo.split(':', 1)[0] if at else ''
+        entries.append('%s@%s' % (user, tail) if user else tail)
+    return '%s://%s' % (scheme, ','.join(entries))
+
+
+def _quote(text):
+    """A DOT double-quoted string; newlines become DOT's centred line breaks."""
+    escaped = str(text).replace('\\', '\\\\').replace('"', '\\"')
+    return '"%s"' % escaped.replace('\r', '').replace('\n', '\\n')
+
+
+def _attrs(**attributes):
+    items = ['%s=%s' % (key, _quote(value)) for key, value in attributes.items() if value is not None]
+    return '[%s]' % ', '.join(items)
+
+
+def _short(text, limit=MAX_REASON):
+    text = ' '.join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def _cells_of(cell_info):
+    if isinstance(cell_info, dict):
+        cells = cell_info.get('cells')
+    else:
+        cells = cell_info
+    if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
+        raise TopologyError('expected the result of nova.cells.cell_info (a dict with a list "cells") or that list, got %s'
+                            % type(cell_info).__name__)
+    return cells
+
+
+def _services_of(service_status):
+    if service_status is None:
+        return [], {}
+    if not isinstance(service_status, dict) or not isinstance(service_status.get('services', []), list):
+        raise TopologyError('expected the result of nova.cells.service_status (a dict with a list "services"), got %s'
+                            % type(service_status).__name__)
+    return service_status.get('services', []), service_status
+
+
+def _is_cell0(cell):
+    return cell.get('uuid') == CELL0_UUID
+
+
+class _Writer:
+    """Collects DOT statements with generated node ids (names in labels never need to be ids)."""
+
+    def __init__(self):
+        self.lines = []
+        self.count = 0
+
+    def node(self, indent, **attributes):
+        self.count += 1
+        node_id = 'n%d' % self.count
+        self.lines.append('%s%s %s;' % (indent, node_id, _attrs(**attributes)))
+        return node_id
+
+    def edge(self, tail, head, **attributes):
+        self.lines.append('  %s -> %s %s;' % (tail, head, _attrs(**attributes)))
+
+    def add(self, line):
+        self.lines.append(line)
+
+
+def _service_node(writer, indent, service):
+    state = service.get('state') or 'unknown'
+    label = [service.get('host') or '?', service.get('binary') or '?', state.upper()]
+    style = 'filled,rounded'
+    if service.get('forced_down'):
+        label.append('forced down')
+    if service.get('disabled'):
+        label.append(_short('disabled: %s' % service['disabled_reason']) if service.get('disabled_reason') else 'disabled')
+        style = 'filled,rounded,dashed'
+    if state != 'up' and service.get('reason'):
+        label.append(_short(service['reason']))
+    return writer.node(indent, label='\n'.join(label), shape='box', style=style,
+                       fillcolor=STATE_COLOURS.get(state, STATE_COLOURS['unknown']))
+
+
+def _cell_cluster(writer, index, cell, services, mappings_node):
+    """One cluster for a cell; returns nothing, writes nodes and edges."""
+    name = cell.get('name') or '(no name)'
+    indent = '    '
+    cell0 = _is_cell0(cell)
+    title = ['API level: %s' % name if cell0 else 'cell %s' % name, cell.get('uuid') or '']
+    cluster = dict(style='rounded', color='#495057', bgcolor='#f8f9fa', penwidth='1.5')
+    reachable = cell.get('reachable')
+    if cell.get('disabled'):
+        title.append('DISABLED')
+        cluster.update(style='rounded,dashed', bgcolor=DISABLED_CELL_COLOUR)
+    if reachable is False:
+        title.append('DATABASE UNREACHABLE')
+        cluster.update(color=UNREACHABLE_COLOUR, penwidth='3', fontcolor=UNREACHABLE_COLOUR)
+    writer.add('  subgraph cluster_%d {' % index)
+    writer.add('%slabel=%s;' % (indent, _quote('\n'.join(title))))
+    for key, value in cluster.items():
+        writer.add('%s%s=%s;' % (indent, key, _quote(value)))
+
+    database_label = ['database', safe_url(cell.get('database_connection'))]
+    if reachable is False:
+        database_label.append('UNREACHABLE')
+        if cell.get('error'):
+            database_label.append(_short(safe_url_text(cell['error'])))
+    database = writer.node(indent, label='\n'.join(database_label), shape='cylinder', style='filled',
+                           fillcolor='#ffc9c9' if reachable is False else INFRA_COLOUR)
+    transport = safe_url(cell.get('transport_url'))
+    queue = None
+    if transport and not transport.startswith('none:'):
+        queue = writer.node(indent, label='message queue\n%s' % transport, shape='box3d', style='filled', fillcolor=INFRA_COLOUR)
+
+    seen_hosts = set()
+    nodes = []
+    for service in services:
+        node = _service_node(writer, indent, service)
+        nodes.append((service, node))
+        seen_hosts.add(service.get('host'))
+    # Mapped hosts without a service row, and computes not mapped yet.
+    for host in cell.get('hosts') or []:
+        if host not in seen_hosts:
+            writer.node(indent, label='%s\nmapped, no service row' % host, shape='box', style='filled,rounded',
+                        fillcolor=UNMAPPED_COLOUR)
+    for host in cell.get('unmapped_hosts') or []:
+        writer.node(indent, label='%s\nNOT MAPPED\n(discover_hosts)' % host, shape='box', style='filled,rounded,dotted',
+                    fillcolor=UNMAPPED_COLOUR)
+    writer.add('  }')
+
+    for service, node in nodes:
+        if service.get('binary') == 'nova-compute':
+            if queue:
+                writer.edge(node, queue, color='#868e96')
+        else:
+            writer.edge(node, database, color='#868e96')
+            if queue:
+                writer.edge(node, queue, color='#868e96')
+    if mappings_node and not cell0:
+        writer.edge(mappings_node, database, style='dashed', color='#adb5bd', arrowhead='none')
+
+
+def safe_url_text(text):
+    """Free text (an error message) with every URL in it reduced by ``safe_url``."""
+    words = []
+    for word in str(text).split():
+        words.append(safe_url(word) if '://' in word or '@' in word else word)
+    return ' '.join(words)
+
+
+def _legend(writer):
+    writer.add('  subgraph cluster_legend {')
+    writer.add('    label="legend"; style="rounded"; color="#adb5bd"; fontsize="10";')
+    previous = None
+    for state, colour in STATE_COLOURS.items():
+        node = writer.node('    ', label=state, shape='box', style='filled,rounded', fillcolor=colour, fontsize='9')
+        if previous:
+            writer.edge(previous, node, style='invis')
+        previous = node
+    node = writer.node('    ', label='disabled\n(dashed)', shape='box', style='rounded,dashed', fontsize='9')
+    writer.edge(previous, node, style='invis')
+    writer.add('  }')
+
+
+def topology_dot(cell_info, service_status=None, title=None):
+    """The Graphviz DOT text of the deployment.
+
+    ``cell_info``: the result of nova.cells.cell_info (or its ``cells`` list); ``service_status``:
+    the result of nova.cells.service_status, optional. Services are matched to cells by cell uuid,
+    else by name; services of an unknown cell get a cluster of their own.
+    """
+    cells = _cells_of(cell_info)
+    services, status = _services_of(service_status)
+    by_cell = {}
+    order = []
+    for service in services:
+        if not isinstance(service, dict):
+            raise TopologyError('every entry of "services" must be a dict, got %s' % type(service).__name__)
+        key = service.get('cell_uuid') or service.get('cell')
+        if key not in by_cell:
+            by_cell[key] = []
+            order.append(key)
+        by_cell[key].append(service)
+    for key in by_cell:
+        by_cell[key].sort(key=lambda s: (s.get('binary') == 'nova-compute', s.get('binary') or '', s.get('host') or ''))
+
+    up = sum(1 for s in services if s.get('state') == 'up')
+    down = sum(1 for s in services if s.get('state') == 'down')
+    unknown = len(services) - up - down
+    heading = [title or 'nova.cells deployment']
+    heading.append('%d cell(s), %d service(s): %d up, %d down, %d unknown' % (len(cells), len(services), up, down, unknown))
+    if status.get('driver'):
+        heading.append('ServiceGroup driver %s, service_down_time %s s' % (status['driver'], status.get('service_down_time', '?')))
+
+    writer = _Writer()
+    writer.add('digraph nova_cells {')
+    writer.add('  graph [label=%s, labelloc="t", fontname="Helvetica", fontsize="14", compound="true", '
+               'rankdir="TB", newrank="true", nodesep="0.3", ranksep="0.6"];' % _quote('\n'.join(heading)))
+    writer.add('  node [fontname="Helvetica", fontsize="10"];')
+    writer.add('  edge [arrowsize="0.6"];')
+
+    # The API database holds the cell mappings: one node, dashed lines to the cells it maps.
+    mappings = writer.node('  ', label='API database\ncell mappings', shape='cylinder', style='filled', fillcolor=INFRA_COLOUR)
+    ordered = sorted(cells, key=lambda cell: not _is_cell0(cell))
+    used = set()
+    summary = status.get('summary') or {}
+    for index, cell in enumerate(ordered, start=1):
+        entry = summary.get(cell.get('name'))
+        if isinstance(entry, dict) and entry.get('reachable') is False and cell.get('reachable') is not False:
+            cell = dict(cell, reachable=False)
+        own = []
+        for key in (cell.get('uuid'), cell.get('name')):
+            if key in by_cell and key not in used:
+                own.extend(by_cell[key])
+                used.add(key)
+        _cell_cluster(writer, index, cell, own, mappings)
+    index = len(ordered)
+    for key in order:
+        if key in used:
+            continue
+        index += 1
+        first = by_cell[key][0]
+        _cell_cluster(writer, index, {'name': first.get('cell') or key, 'uuid': first.get('cell_uuid')}, by_cell[key], None)
+    _legend(writer)
+    writer.add('}')
+    return '\n'.join(writer.lines) + '\n'
