@@ -18,6 +18,8 @@ not the caller already masked them.
 
 from __future__ import annotations
 
+import re
+
 CELL0_UUID = '00000000-0000-0000-0000-000000000000'
 
 # Fill colours by service state (and the legend's order).
@@ -27,6 +29,8 @@ DISABLED_CELL_COLOUR = '#dee2e6'
 UNREACHABLE_COLOUR = '#c92a2a'
 INFRA_COLOUR = '#d0ebff'
 MAX_REASON = 60
+_AGE = re.compile(r'heartbeat -?\d+(?:\.\d+)? s (?:ago|old)')
+API_DATABASE_LABEL = 'API database\ncell mappings'
 
 
 class TopologyError(ValueError):
@@ -121,6 +125,15 @@ class _Writer:
         self.lines.append(line)
 
 
+def stable_reason(reason, last_seen):
+    """``reason`` with "heartbeat N s ago/old" turned into the time of that heartbeat, so that the
+    picture of an unchanged deployment does not change from run to run."""
+    if not last_seen:
+        return reason
+    stamp = '%s UTC' % str(last_seen)[:19].replace('T', ' ')
+    return _AGE.sub('heartbeat at %s' % stamp, reason)
+
+
 def _service_node(writer, indent, service):
     state = service.get('state') or 'unknown'
     label = [service.get('host') or '?', service.get('binary') or '?', state.upper()]
@@ -131,13 +144,13 @@ def _service_node(writer, indent, service):
         label.append(_short('disabled: %s' % service['disabled_reason']) if service.get('disabled_reason') else 'disabled')
         style = 'filled,rounded,dashed'
     if state != 'up' and service.get('reason'):
-        label.append(_short(service['reason']))
+        label.append(_short(stable_reason(service['reason'], service.get('last_seen'))))
     return writer.node(indent, label='\n'.join(label), shape='box', style=style,
                        fillcolor=STATE_COLOURS.get(state, STATE_COLOURS['unknown']))
 
 
-def _cell_cluster(writer, index, cell, services, mappings_node):
-    """One cluster for a cell; returns nothing, writes nodes and edges."""
+def _cell_cluster(writer, index, cell, services):
+    """One cluster for a cell (cell0's holds the API database too); returns (database node, API database node)."""
     name = cell.get('name') or '(no name)'
     indent = '    '
     cell0 = _is_cell0(cell)
@@ -162,6 +175,9 @@ def _cell_cluster(writer, index, cell, services, mappings_node):
             database_label.append(_short(safe_url_text(cell['error'])))
     database = writer.node(indent, label='\n'.join(database_label), shape='cylinder', style='filled',
                            fillcolor='#ffc9c9' if reachable is False else INFRA_COLOUR)
+    api_database = None
+    if cell0:
+        api_database = writer.node(indent, label=API_DATABASE_LABEL, shape='cylinder', style='filled', fillcolor=INFRA_COLOUR)
     transport = safe_url(cell.get('transport_url'))
     queue = None
     if transport and not transport.startswith('none:'):
@@ -191,8 +207,9 @@ def _cell_cluster(writer, index, cell, services, mappings_node):
             writer.edge(node, database, color='#868e96')
             if queue:
                 writer.edge(node, queue, color='#868e96')
-    if mappings_node and not cell0:
-        writer.edge(mappings_node, database, style='dashed', color='#adb5bd', arrowhead='none')
+        if api_database:
+            writer.edge(node, api_database, color='#868e96')
+    return database, api_database
 
 
 def safe_url_text(text):
@@ -205,7 +222,7 @@ def safe_url_text(text):
 
 def _legend(writer):
     writer.add('  subgraph cluster_legend {')
-    writer.add('    label="legend"; style="rounded"; color="#adb5bd"; fontsize="10";')
+    writer.add('    label="legend"; style="rounded"; color="#adb5bd"; fontsize="10"; rank="same";')
     previous = None
     for state, colour in STATE_COLOURS.items():
         node = writer.node('    ', label=state, shape='box', style='filled,rounded', fillcolor=colour, fontsize='9')
@@ -254,11 +271,13 @@ def topology_dot(cell_info, service_status=None, title=None):
     writer.add('  node [fontname="Helvetica", fontsize="10"];')
     writer.add('  edge [arrowsize="0.6"];')
 
-    # The API database holds the cell mappings: one node, dashed lines to the cells it maps.
-    mappings = writer.node('  ', label='API database\ncell mappings', shape='cylinder', style='filled', fillcolor=INFRA_COLOUR)
+    # cell0 first: its cluster holds the API database, whose cell mappings point at every other
+    # cell's database (dashed lines).
     ordered = sorted(cells, key=lambda cell: not _is_cell0(cell))
-    used = set()
     summary = status.get('summary') or {}
+    used = set()
+    databases = []
+    api_database = None
     for index, cell in enumerate(ordered, start=1):
         entry = summary.get(cell.get('name'))
         if isinstance(entry, dict) and entry.get('reachable') is False and cell.get('reachable') is not False:
@@ -268,14 +287,21 @@ def topology_dot(cell_info, service_status=None, title=None):
             if key in by_cell and key not in used:
                 own.extend(by_cell[key])
                 used.add(key)
-        _cell_cluster(writer, index, cell, own, mappings)
+        database, api = _cell_cluster(writer, index, cell, own)
+        api_database = api_database or api
+        if not _is_cell0(cell):
+            databases.append(database)
     index = len(ordered)
     for key in order:
         if key in used:
             continue
         index += 1
         first = by_cell[key][0]
-        _cell_cluster(writer, index, {'name': first.get('cell') or key, 'uuid': first.get('cell_uuid')}, by_cell[key], None)
+        _cell_cluster(writer, index, {'name': first.get('cell') or key, 'uuid': first.get('cell_uuid')}, by_cell[key])
+    if databases and api_database is None:
+        api_database = writer.node('  ', label=API_DATABASE_LABEL, shape='cylinder', style='filled', fillcolor=INFRA_COLOUR)
+    for database in databases:
+        writer.edge(api_database, database, style='dashed', color='#adb5bd', arrowhead='none')
     _legend(writer)
     writer.add('}')
     return '\n'.join(writer.lines) + '\n'

@@ -11,6 +11,7 @@ from ansible_collections.nova.cells.plugins.module_utils._topology import (
     TopologyError,
     safe_url,
     safe_url_text,
+    stable_reason,
     topology_dot,
 )
 
@@ -180,3 +181,16 @@ def test_cell0_is_drawn_first_and_mapped_cells_hang_off_the_api_database():
 def test_wrong_input_is_refused_with_what_was_expected(cells, services, message):
     with pytest.raises(TopologyError, match=message):
         topology_dot(cells, services)
+
+
+def test_reasons_name_the_heartbeat_time_not_its_age_so_the_picture_is_stable():
+    assert stable_reason('last heartbeat 75 s ago (service_down_time 60)', '2026-12-03T08:50:01.5+00:00') == \
+        'last heartbeat at 2026-12-03 08:50:01 UTC (service_down_time 60)'
+    assert stable_reason('heartbeat 9 s old, and memcached m1 did not answer', '2026-12-03T08:50:01+00:00') == \
+        'heartbeat at 2026-12-03 08:50:01 UTC, and memcached m1 did not answer'
+    assert stable_reason('no heartbeat in memcached', None) == 'no heartbeat in memcached'
+    status = service_status()
+    status['services'][4].update(reason='last heartbeat 75 s ago (service_down_time 60)', last_seen='2026-12-03T08:50:01+00:00')
+    first = topology_dot(cell_info(), status)
+    status['services'][4].update(reason='last heartbeat 95 s ago (service_down_time 60)', age_seconds=95.0)
+    assert topology_dot(cell_info(), status) == first
