@@ -134,9 +134,11 @@ def stable_reason(reason, last_seen):
     return _AGE.sub('heartbeat at %s' % stamp, reason)
 
 
-def _service_node(writer, indent, service):
+def _service_node(writer, indent, service, unmapped=False):
     state = service.get('state') or 'unknown'
     label = [service.get('host') or '?', service.get('binary') or '?', state.upper()]
+    if unmapped:
+        label.append('NOT MAPPED')
     style = 'filled,rounded'
     if service.get('forced_down'):
         label.append('forced down')
@@ -185,8 +187,10 @@ def _cell_cluster(writer, index, cell, services):
 
     seen_hosts = set()
     nodes = []
+    unmapped = set(cell.get('unmapped_hosts') or [])
     for service in services:
-        node = _service_node(writer, indent, service)
+        node = _service_node(writer, indent, service,
+                             unmapped=service.get('binary') == 'nova-compute' and service.get('host') in unmapped)
         nodes.append((service, node))
         seen_hosts.add(service.get('host'))
     # Mapped hosts without a service row, and computes not mapped yet.
@@ -195,6 +199,8 @@ def _cell_cluster(writer, index, cell, services):
             writer.node(indent, label='%s\nmapped, no service row' % host, shape='box', style='filled,rounded',
                         fillcolor=UNMAPPED_COLOUR)
     for host in cell.get('unmapped_hosts') or []:
+        if host in seen_hosts:
+            continue
         writer.node(indent, label='%s\nNOT MAPPED\n(discover_hosts)' % host, shape='box', style='filled,rounded,dotted',
                     fillcolor=UNMAPPED_COLOUR)
     writer.add('  }')

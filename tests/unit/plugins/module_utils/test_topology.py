@@ -26,7 +26,7 @@ def cell_info():
         {'uuid': CELL0_UUID, 'name': 'cell0', 'disabled': False, 'hosts': [], 'host_count': 0,
          'transport_url': 'none:///', 'database_connection': 'mysql+pymysql://nova:****@db:3306/nova_cell0'},
         {'uuid': CELL1, 'name': 'cell1', 'disabled': False, 'hosts': ['c1cmp1', 'c1cmp2', 'c1old'], 'host_count': 3,
-         'unmapped_hosts': ['c1new'], 'reachable': True,
+         'unmapped_hosts': ['c1new', 'c1cmp3'], 'reachable': True,
          'transport_url': 'rabbit://nova:%s@mq1:5672,nova:%s@mq2:5672/cell1' % (SECRET, SECRET),
          'database_connection': 'mysql+pymysql://nova:%s@db:3306/nova_cell1?password=%s' % (SECRET, SECRET)},
         {'uuid': CELL2, 'name': 'cell2', 'disabled': True, 'hosts': ['c2cmp1'], 'host_count': 1, 'unmapped_hosts': [],
@@ -55,6 +55,7 @@ def service_status():
             service('cell1', CELL1, 'c1cond', 'nova-conductor'),
             service('cell1', CELL1, 'c1cmp1', 'nova-compute'),
             service('cell1', CELL1, 'c1cmp2', 'nova-compute', state='down', disabled=True, disabled_reason='maintenance'),
+            service('cell1', CELL1, 'c1cmp3', 'nova-compute'),
             service('cell2', CELL2, 'c2cmp1', 'nova-compute', state='unknown'),
         ],
         'summary': {'cell0': {'reachable': True}, 'cell1': {'reachable': True}, 'cell2': {'reachable': True},
@@ -101,8 +102,8 @@ def test_picture_has_every_cell_service_host_and_state():
     assert 'c1cmp1\\nnova-compute\\nUP' in found['cell cell1'][1]
     assert 'c1cmp2\\nnova-compute\\nDOWN\\ndisabled: maintenance' in found['cell cell1'][1]
     assert 'c2cmp1\\nnova-compute\\nUNKNOWN' in found['cell cell2'][1]
-    assert '6 service(s): 3 up, 1 down, 2 unknown' not in dot  # counts are exact:
-    assert '6 service(s): 4 up, 1 down, 1 unknown' in dot
+    assert '7 service(s): 3 up, 1 down, 2 unknown' not in dot  # counts are exact:
+    assert '7 service(s): 5 up, 1 down, 1 unknown' in dot
     assert 'ServiceGroup driver mc, service_down_time 60 s' in dot
 
 
@@ -144,6 +145,9 @@ def test_unmapped_and_serviceless_hosts_are_drawn():
     assert 'c1new\\nNOT MAPPED' in found['cell cell1'][1]
     assert 'c1old\\nmapped, no service row' in found['cell cell1'][1]
     assert 'c1cmp1\\nmapped' not in found['cell cell1'][1]
+    # A compute with a service row but no mapping yet: one node, marked.
+    assert 'c1cmp3\\nnova-compute\\nUP\\nNOT MAPPED' in found['cell cell1'][1]
+    assert found['cell cell1'][1].count('c1cmp3') == 1
 
 
 def test_services_of_a_cell_without_mapping_get_their_own_cluster():
