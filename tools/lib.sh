@@ -65,3 +65,17 @@ copy_working_tree() {
         --exclude=/.git --exclude=/tests/output --exclude=.ansible/ --filter=':- .gitignore' \
         "${NOVA_CELLS_REPO_ROOT}/" "$1/"
 }
+
+# ensure_tool_venv VENV REQUIREMENTS: VENV has exactly what the pinned REQUIREMENTS file names
+# (rebuilt when that file or the Python version changes). For the tools that only some commands
+# need (tools/docs.sh, tools/ee.sh); the controller and Nova venvs are tools/bootstrap.sh's.
+ensure_tool_venv() {
+    local venv="$1" requirements="$2" stamp
+    stamp="$(sha256_of "${requirements}") $("${NOVA_CELLS_PYTHON}" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+    [[ -f "${venv}/.nova-cells-stamp" && "$(cat "${venv}/.nova-cells-stamp")" == "${stamp}" ]] && return 0
+    log "creating ${venv} from ${requirements#"${NOVA_CELLS_REPO_ROOT}"/} ..."
+    run_logged "$(basename "${venv}")-create" "${NOVA_CELLS_PYTHON}" -m venv --clear "${venv}"
+    run_logged "$(basename "${venv}")-install" "${venv}/bin/python" -m pip --disable-pip-version-check --no-input \
+        install --progress-bar off -r "${requirements}"
+    printf '%s\n' "${stamp}" >"${venv}/.nova-cells-stamp"
+}
