@@ -6,9 +6,9 @@
 #                 of date (tools/build-images.sh), create the lab of the Molecule scenario multi_cell
 #                 (containers nc-demo-*: infra, ctl, cell1 and cell2 with a conductor and a compute
 #                 each, and an idle node for cell3), deploy it with nova.cells.deploy, print the state
-#                 with nova.cells.status. Run it again on a running lab: it re-converges (no change)
-#                 and prints the state.
-#   status        print the state only
+#                 with nova.cells.status, and write its topology picture ($NOVA_CELLS_HOME/demo/topology.svg).
+#                 Run it again on a running lab: it re-converges (no change) and prints the state.
+#   status        print the state (and write the picture) only
 #   add-cell      add cell3 with nova.cells.add_cell (twice: the second run changes nothing), then
 #                 print the state
 #   down          remove the lab's containers and network
@@ -25,6 +25,8 @@ readonly PREFIX="${NOVA_CELLS_DEMO_PREFIX:-nc-demo}"
 readonly DEMO_DIR="${NOVA_CELLS_HOME}/demo"
 readonly COPY="${DEMO_DIR}/ansible_collections/nova/cells"
 readonly EPHEMERAL="${DEMO_DIR}/molecule"
+# The topology picture that nova.cells.status draws (nova_cells_status_picture), on this machine.
+readonly PICTURE="${DEMO_DIR}/topology.svg"
 
 usage() {
     sed -n '2,/^$/{/^$/d;s/^# \{0,1\}//;p}' "$0"
@@ -104,7 +106,8 @@ show_status() {
     [[ -f "${EPHEMERAL}/inventory/ansible_inventory.yml" ]] || die "no demo lab (run tools/demo.sh up)"
     local json rc=0
     json="$(cd "${COPY}" && ANSIBLE_CONFIG="${EPHEMERAL}/ansible.cfg" ANSIBLE_STDOUT_CALLBACK=ansible.posix.json \
-        ansible-playbook -i "${EPHEMERAL}/inventory" nova.cells.status 2>"${LOG_DIR}/demo-status.err")" || rc=$?
+        ansible-playbook -i "${EPHEMERAL}/inventory" nova.cells.status -e "nova_cells_status_picture=${PICTURE}" \
+        2>"${LOG_DIR}/demo-status.err")" || rc=$?
     printf '%s\n' "${json}" >"${LOG_DIR}/demo-status.log"
     "${CTL_VENV}/bin/python" - "${LOG_DIR}/demo-status.log" <<'PY' || rc=1
 import json
@@ -132,6 +135,7 @@ if not shown:
     sys.exit(1)
 PY
     [[ "${rc}" -eq 0 ]] || die "nova.cells.status failed: see ${LOG_DIR}/demo-status.log and ${LOG_DIR}/demo-status.err"
+    say "topology picture (SVG): ${PICTURE}"
 }
 
 cmd_up() {

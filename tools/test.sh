@@ -9,6 +9,8 @@
 #   sanity        ansible-test sanity --venv --python 3.11, every test
 #   units         ansible-test units --venv --python 3.11
 #   build         pytest tests/test_collection_build.py: collection build, install, ansible-doc per module
+#   docs          tools/docs.sh: antsibull-docs lint-collection-docs --plugin-docs, then the docs site
+#                 (antsibull-docs + Sphinx, warnings are errors)
 #   integration   pytest tests/integration: the real-Nova lab
 #   molecule      tools/molecule.sh: tools/build-images.sh, then molecule test for each
 #                 extensions/molecule/<scenario>, scenarios in parallel, seconds per phase
@@ -29,7 +31,7 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-readonly ALL_PHASES=(lint ansible-lint sanity units build integration molecule)
+readonly ALL_PHASES=(lint ansible-lint sanity units build docs integration molecule)
 readonly PYTHON_FOR_TESTS=3.11
 readonly MOLECULE_JOBS="${NOVA_CELLS_MOLECULE_JOBS:-2}"
 
@@ -194,6 +196,10 @@ phase_units() {
 phase_build() {
     cd "${NOVA_CELLS_REPO_ROOT}"
     python -m pytest -p no:cacheprovider -ra tests/test_collection_build.py "${pytest_args[@]}"
+}
+
+phase_docs() {
+    "${NOVA_CELLS_REPO_ROOT}/tools/docs.sh"
 }
 
 phase_integration() {
