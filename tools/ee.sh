@@ -2,14 +2,14 @@
 # The nova.cells execution environment (EE): build it with ansible-builder, and run
 # nova.cells.status from inside it against the running multi-cell lab.
 #
-# Usage: tools/ee.sh build
+# Usage: tools/ee.sh build [--no-cache]
 #        tools/ee.sh lab-status [--inventory DIR] [--picture FILE]
 #   build         build localhost/nova-cells/ee:<collection version> from tools/ee/execution-environment.yml
 #                 (ansible-builder, schema 3) on the lab's base image localhost/nova-cells/base:bookworm
 #                 (tools/build-images.sh base builds it when missing; no registry is used). The EE holds
 #                 ansible-core, ansible-runner, this collection (built from the working tree) and what its
 #                 meta/execution-environment.yml names: requirements.txt and bindep.txt (Graphviz). Prints
-#                 the build time and the image size.
+#                 the build time and the image size. --no-cache: no layer of an earlier build is reused.
 #   lab-status    run ansible-playbook nova.cells.status inside the EE against the Molecule multi_cell lab
 #                 (tools/demo.sh, or tools/molecule.sh --action converge multi_cell) and write the topology
 #                 picture (default: $NOVA_CELLS_HOME/ee/lab.svg). --inventory: the lab's Molecule inventory
@@ -60,7 +60,9 @@ prepare_build_share() {
 }
 
 cmd_build() {
-    local started tag context share copy size
+    local started tag context share copy size cache=()
+    [[ "${1:-}" != --no-cache ]] || cache=(--no-cache)
+    [[ $# -eq 0 || "$1" == --no-cache ]] || die "unknown argument '$1' (see --help)"
     started="$(now)"
     tag="$(ee_tag)"
     ensure_tool_venv "${EE_VENV}" "${EE_REQUIREMENTS}"
@@ -80,7 +82,7 @@ cmd_build() {
     cp "${EE_DEFINITION}" "${context}/execution-environment.yml"
     share="$(prepare_build_share)"
     say "building ${tag} with ansible-builder (log ${LOG_DIR}/ee-build.log) ..."
-    run_logged ee-build "${EE_VENV}/bin/ansible-builder" build --verbosity 2 --container-runtime podman \
+    run_logged ee-build "${EE_VENV}/bin/ansible-builder" build "${cache[@]}" --verbosity 2 --container-runtime podman \
         --file "${context}/execution-environment.yml" --context "${EE_WORK}/context" --tag "${tag}" \
         --build-arg PIP_CERT=/mnt/nc-build/ca.crt --build-arg PKGMGR_PRESERVE_CACHE=always \
         --extra-build-cli-args "--network host --volume ${share}:/mnt/nc-build:ro"
