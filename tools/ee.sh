@@ -3,6 +3,7 @@
 # nova.cells.status from inside it against the running multi-cell lab.
 #
 # Usage: tools/ee.sh build [--no-cache]
+#        tools/ee.sh check
 #        tools/ee.sh lab-status [--inventory DIR] [--picture FILE]
 #   build         build localhost/nova-cells/ee:<collection version> from tools/ee/execution-environment.yml
 #                 (ansible-builder, schema 3) on the lab's base image localhost/nova-cells/base:bookworm
@@ -10,6 +11,9 @@
 #                 ansible-core, ansible-runner, this collection (built from the working tree) and what its
 #                 meta/execution-environment.yml names: requirements.txt and bindep.txt (Graphviz). Prints
 #                 the build time and the image size. --no-cache: no layer of an earlier build is reused.
+#   check         inside the built EE: nova.cells is installed and documented, the modules' libraries
+#                 import (system Python and the EE's venv), ssh is there, and a play draws a picture
+#                 with nova.cells.topology_dot and dot (the "ee" phase of tools/test.sh: build, check)
 #   lab-status    run ansible-playbook nova.cells.status inside the EE against the Molecule multi_cell lab
 #                 (tools/demo.sh, or tools/molecule.sh --action converge multi_cell) and write the topology
 #                 picture (default: $NOVA_CELLS_HOME/ee/lab.svg). --inventory: the lab's Molecule inventory
@@ -91,6 +95,51 @@ cmd_build() {
     podman run --rm "${tag}" sh -c 'ansible --version | head -n 1; ansible-runner --version; dot -V 2>&1; ansible-galaxy collection list nova.cells 2>/dev/null | tail -n 1'
 }
 
+# The play of "check": a two-cell picture from literal results, rendered by the EE's dot.
+check_play() {
+    cat <<'EOF'
+- name: Draw a picture inside the execution environment
+  hosts: localhost
+  gather_facts: false
+  vars:
+    cells: {cells: [{uuid: 00000000-0000-0000-0000-000000000000, name: cell0, disabled: false},
+                    {uuid: u1, name: cell1, disabled: true, reachable: true, hosts: [cmp1],
+                     database_connection: "mysql+pymysql://nova:secret@db/nova_cell1"}]}
+    services: {driver: db, service_down_time: 60,
+               services: [{cell: cell1, cell_uuid: u1, host: cmp1, binary: nova-compute, state: down}]}
+  tasks:
+    - name: Render it
+      ansible.builtin.command:
+        argv: [dot, -Tsvg]
+        stdin: "{{ cells | nova.cells.topology_dot(services) }}"
+      register: svg
+      changed_when: false
+    - name: Check it
+      ansible.builtin.assert:
+        that:
+          - "'<svg' in svg.stdout and 'cmp1' in svg.stdout and 'DISABLED' in svg.stdout"
+          - "'secret' not in svg.stdout"
+EOF
+}
+
+cmd_check() {
+    local tag
+    tag="$(ee_tag)"
+    podman image exists "${tag}" || die "no image ${tag}: run tools/ee.sh build first"
+    say "checking ${tag} ..."
+    # shellcheck disable=SC2016  # the script runs inside the container
+    check_play | podman run --rm -i --network none "${tag}" sh -euc '
+        ansible-galaxy collection list nova.cells | grep -q "^nova.cells "
+        ansible-doc nova.cells.cell_info >/dev/null
+        ansible-doc -t filter nova.cells.topology_dot >/dev/null
+        /usr/bin/python3 -c "import pymysql, pymemcache, kazoo"
+        python3 -c "import pymysql, pymemcache, kazoo"
+        command -v ssh >/dev/null
+        cat >/tmp/check.yml
+        ansible-playbook /tmp/check.yml'
+    say "${tag}: collection, docs, libraries, ssh and a rendered picture: all there"
+}
+
 cmd_lab_status() {
     local inventory="${NOVA_CELLS_HOME}/demo/molecule/inventory" picture="${EE_WORK}/lab.svg" tag lab started
     while [[ $# -gt 0 ]]; do
@@ -139,8 +188,9 @@ main() {
     case "${command}" in
         -h | --help | "") usage ;;
         build) cmd_build "$@" ;;
+        check) cmd_check ;;
         lab-status) cmd_lab_status "$@" ;;
-        *) die "unknown command '${command}' (build, lab-status)" ;;
+        *) die "unknown command '${command}' (build, check, lab-status)" ;;
     esac
 }
 
