@@ -14,6 +14,8 @@
 #   integration   pytest tests/integration: the real-Nova lab
 #   molecule      tools/molecule.sh: tools/build-images.sh, then molecule test for each
 #                 extensions/molecule/<scenario>, scenarios in parallel, seconds per phase
+#   ee            tools/ee.sh build, then tools/ee.sh check: the execution environment (ansible-builder)
+#                 on the lab's base image, and a look inside it
 #
 # Every selected phase runs even when an earlier one fails. The end is a table of phase results
 # and durations and the line "N passed, M failed[, K skipped]"; the exit status is 1 if any failed.
@@ -31,7 +33,7 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-readonly ALL_PHASES=(lint ansible-lint sanity units build docs integration molecule)
+readonly ALL_PHASES=(lint ansible-lint sanity units build docs integration molecule ee)
 readonly PYTHON_FOR_TESTS=3.11
 readonly MOLECULE_JOBS="${NOVA_CELLS_MOLECULE_JOBS:-2}"
 
@@ -225,6 +227,15 @@ phase_molecule() {
     # tools/molecule.sh builds what is missing of the images, runs the scenarios in parallel
     # processes and prints the seconds of each phase of each scenario.
     "${NOVA_CELLS_REPO_ROOT}/tools/molecule.sh" --copy "${COPY}" --jobs "${MOLECULE_JOBS}"
+}
+
+phase_ee() {
+    if [[ -n "${IMAGE_BUILD_LOG}" ]]; then
+        # The base image comes from the background build of the molecule phase's images.
+        flock -w 1800 "${NOVA_CELLS_HOME}/build-images.lock" true
+    fi
+    "${NOVA_CELLS_REPO_ROOT}/tools/ee.sh" build
+    "${NOVA_CELLS_REPO_ROOT}/tools/ee.sh" check
 }
 
 # --- driver ------------------------------------------------------------------------------
