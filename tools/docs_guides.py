@@ -45,7 +45,7 @@ def rewrite_links(markdown: str, guides: set[str], source: str) -> str:
         text, target = match.group("text"), match.group("target")
         if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
             return match.group(0)
-        path, _, _fragment = target.partition("#")
+        path = target.partition("#")[0]
         name = Path(path).name.removesuffix(".md")
         if path.endswith(".md") and "/" not in path and name in guides:
             plain = text.replace("`", "")

@@ -49,7 +49,7 @@ def safe_url(url):
     scheme, sep, rest = text.partition('://')
     if not sep:
         # Not a URL (e.g. "none:///" has one): show only what precedes any credentials.
-        return text.split('@')[-1].split('?')[0]
+        return text.rsplit('@', maxsplit=1)[-1].split('?', maxsplit=1)[0]
     # A password that is not percent-encoded may hold "/", "?", "#" or "@" (not ","): the query and
     # fragment start after the first "@", and each host entry's user information ends at its last "@".
     first_at = rest.find('@')
