@@ -2,11 +2,11 @@
 
 Its own API database (the real schema, copied) maps cell0, two cells and a cell whose database does
 not exist: "topo1" (the lab's cell1 database: a conductor, a compute that runs and a compute that
-was stopped, both mapped), "topo2" (its own synced database, disabled, a conductor and a compute not mapped yet)
-and "topogone" (unreachable). A scheduler runs too (its [database] is cell1's, so it is drawn in
-topo1). The status playbook runs
-with nova_cells_status_picture, Graphviz renders the SVG, and the test reads it: every cell, host
-and state is in it, no password is, and a second run does not rewrite it.
+was stopped, both mapped), "topo2" (its own synced database, disabled, a conductor and a compute
+not mapped yet) and "topogone" (unreachable). A scheduler runs too (its [database] is cell1's, so
+it is drawn in topo1). The status playbook runs with nova_cells_status_picture, Graphviz renders
+the SVG, and the test reads it: every cell, host and state is in it, no password is, and a second
+run does not rewrite it.
 """
 
 from __future__ import annotations
