@@ -22,6 +22,9 @@ import pypandoc
 import yaml
 
 LABEL_PREFIX = "ansible_collections.nova.cells.docsite."
+# Links to guides cross pandoc as this made-up scheme, then become :ref: roles.
+GUIDE_SCHEME = "nova-cells-guide:"
+GUIDE_LINK = re.compile(r"`(?P<text>[^`<]+?) <" + re.escape(GUIDE_SCHEME) + r"(?P<name>[\w-]+)>`__?")
 LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>[^)\s]+)\)")
 
 
@@ -39,7 +42,7 @@ def guide_names(extra_docs: Path) -> list[str]:
 
 
 def rewrite_links(markdown: str, guides: set[str], source: str) -> str:
-    """Links to guides become :ref: roles (raw reStructuredText for pandoc); other relative links plain text."""
+    """Links to guides get the GUIDE_SCHEME (see guide_refs); other relative links become plain text."""
 
     def replace(match: re.Match[str]) -> str:
         text, target = match.group("text"), match.group("target")
@@ -49,7 +52,7 @@ def rewrite_links(markdown: str, guides: set[str], source: str) -> str:
         name = Path(path).name.removesuffix(".md")
         if path.endswith(".md") and "/" not in path and name in guides:
             plain = text.replace("`", "")
-            return f"``:ref:`{plain} <{LABEL_PREFIX}guide_{name}>```{{=rst}}"
+            return f"[{plain}]({GUIDE_SCHEME}{name})"
         if path.startswith("images/"):
             return match.group(0)
         repo_path = str(Path("docs") / path).replace("docs/../", "")
@@ -59,6 +62,11 @@ def rewrite_links(markdown: str, guides: set[str], source: str) -> str:
 
     del source
     return LINK.sub(replace, markdown)
+
+
+def guide_refs(rst: str) -> str:
+    """pandoc's `text <nova-cells-guide:NAME>`__ links become :ref: roles to the guide's label."""
+    return GUIDE_LINK.sub(lambda m: f":ref:`{m.group('text')} <{LABEL_PREFIX}guide_{m.group('name')}>`", rst)
 
 
 def convert(collection: Path) -> list[Path]:
@@ -72,7 +80,7 @@ def convert(collection: Path) -> list[Path]:
         if not source.is_file():
             raise SystemExit(f"docs/docsite/extra-docs.yml names guide_{name}, but there is no docs/{name}.md")
         markdown = rewrite_links(source.read_text(encoding="utf-8"), set(names), source.name)
-        rst = pypandoc.convert_text(markdown, "rst", format="gfm+raw_attribute-gfm_auto_identifiers", extra_args=["--wrap=none"])
+        rst = guide_refs(pypandoc.convert_text(markdown, "rst", format="gfm-gfm_auto_identifiers", extra_args=["--wrap=none"]))
         target = destination / f"guide_{name}.rst"
         header = f".. Generated from docs/{name}.md by tools/docs_guides.py: edit that file, not this one.\n\n"
         target.write_text(f"{header}.. _{LABEL_PREFIX}guide_{name}:\n\n{rst}", encoding="utf-8")
