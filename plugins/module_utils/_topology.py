@@ -152,7 +152,10 @@ def _service_node(writer, indent, service, unmapped=False):
 
 
 def _cell_cluster(writer, index, cell, services):
-    """One cluster for a cell (cell0's holds the API database too); returns (database node, API database node)."""
+    """One cluster for a cell (cell0's holds the API database too).
+
+    Returns (database node, API database node or None, the nodes of its hosts and services).
+    """
     name = cell.get('name') or '(no name)'
     indent = '    '
     cell0 = _is_cell0(cell)
@@ -187,6 +190,7 @@ def _cell_cluster(writer, index, cell, services):
 
     seen_hosts = set()
     nodes = []
+    hosts = []
     unmapped = set(cell.get('unmapped_hosts') or [])
     for service in services:
         node = _service_node(writer, indent, service,
@@ -196,13 +200,13 @@ def _cell_cluster(writer, index, cell, services):
     # Mapped hosts without a service row, and computes not mapped yet.
     for host in cell.get('hosts') or []:
         if host not in seen_hosts:
-            writer.node(indent, label='%s\nmapped, no service row' % host, shape='box', style='filled,rounded',
-                        fillcolor=UNMAPPED_COLOUR)
+            hosts.append(writer.node(indent, label='%s\nmapped, no service row' % host, shape='box', style='filled,rounded',
+                        fillcolor=UNMAPPED_COLOUR))
     for host in cell.get('unmapped_hosts') or []:
         if host in seen_hosts:
             continue
-        writer.node(indent, label='%s\nNOT MAPPED\n(discover_hosts)' % host, shape='box', style='filled,rounded,dotted',
-                    fillcolor=UNMAPPED_COLOUR)
+        hosts.append(writer.node(indent, label='%s\nNOT MAPPED\n(discover_hosts)' % host, shape='box',
+                                 style='filled,rounded,dotted', fillcolor=UNMAPPED_COLOUR))
     writer.add('  }')
 
     for service, node in nodes:
@@ -215,7 +219,7 @@ def _cell_cluster(writer, index, cell, services):
                 writer.edge(node, queue, color='#868e96')
         if api_database:
             writer.edge(node, api_database, color='#868e96')
-    return database, api_database
+    return database, api_database, [node for _service, node in nodes] + hosts
 
 
 def safe_url_text(text):
@@ -283,6 +287,7 @@ def topology_dot(cell_info, service_status=None, title=None):
     summary = status.get('summary') or {}
     used = set()
     databases = []
+    tops = []
     api_database = None
     for index, cell in enumerate(ordered, start=1):
         entry = summary.get(cell.get('name'))
@@ -293,10 +298,11 @@ def topology_dot(cell_info, service_status=None, title=None):
             if key in by_cell and key not in used:
                 own.extend(by_cell[key])
                 used.add(key)
-        database, api = _cell_cluster(writer, index, cell, own)
+        database, api, nodes = _cell_cluster(writer, index, cell, own)
         api_database = api_database or api
         if not _is_cell0(cell):
             databases.append(database)
+            tops.extend(nodes or [database])
     index = len(ordered)
     for key in order:
         if key in used:
@@ -308,6 +314,9 @@ def topology_dot(cell_info, service_status=None, title=None):
         api_database = writer.node('  ', label=API_DATABASE_LABEL, shape='cylinder', style='filled', fillcolor=INFRA_COLOUR)
     for database in databases:
         writer.edge(api_database, database, style='dashed', color='#adb5bd', arrowhead='none')
+    # The cells below the API level (invisible edges only place them).
+    for node in tops:
+        writer.edge(api_database, node, style='invis')
     _legend(writer)
     writer.add('}')
     return '\n'.join(writer.lines) + '\n'
