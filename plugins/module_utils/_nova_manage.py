@@ -14,7 +14,7 @@ import shlex
 import shutil
 from collections import namedtuple
 
-from ansible_collections.nova.cells.plugins.module_utils._urls import mask_text
+from ansible_collections.nova.cells.plugins.module_utils._urls import mask_text, mask_url
 
 # What an exit code means for the caller.
 OK = 'ok'            # the command did what was asked
@@ -202,7 +202,7 @@ class NovaManage:
 
     def masked(self, argv):
         # Mask each argument BEFORE quoting: quoting a password with an apostrophe splits it.
-        return ' '.join(_quote(mask_text(part, self._secrets)) for part in argv)
+        return ' '.join(_quote(mask_text(mask_url(part), self._secrets)) for part in argv)
 
     def environment(self):
         env = dict(BASE_ENVIRONMENT)

@@ -48,6 +48,7 @@ _PLACEHOLDER = re.compile(r'^\{(?:username|password|hostname|port|scheme|query|f
 _SECRET_KEY = re.compile(r'(password|passwd|secret|token)', re.IGNORECASE)
 # A URL-shaped token inside free text (a message, nova-manage output, a nova.conf line).
 _URL_IN_TEXT = re.compile(r'[^\s\'"(\[<=,]*//\S+')
+_URL_IN_TEXT_SPLIT = re.compile(r'([^\s\'"(\[<=,]*//\S+)')
 
 
 def _url_start(url):
@@ -75,21 +76,12 @@ def _split_authority(rest):
     return rest[:at], rest[at + 1:]
 
 
+_SECRET_QUERY_VALUE = re.compile(r'([?&;][^=&#?]*(?:password|passwd|secret|token)[^=&#?]*=)([^&#]*)', re.IGNORECASE)
+
+
 def _mask_query(text):
-    """Mask the values of secret-named query options in ``text`` (the part after the host)."""
-    question = text.find('?')
-    if question < 0 or not _SECRET_KEY.search(text[question:]):
-        return text
-    head, query = text[:question + 1], text[question + 1:]
-    fragment = ''
-    if '#' in query:
-        query, fragment = query.split('#', 1)
-        fragment = '#' + fragment
-    parts = []
-    for item in query.split('&'):
-        key, sep, _value = item.partition('=')
-        parts.append('%s=%s' % (key, MASK) if sep and _SECRET_KEY.search(key) else item)
-    return head + '&'.join(parts) + fragment
+    """Mask the values of secret-named query options in ``text``."""
+    return _SECRET_QUERY_VALUE.sub(lambda match: match.group(1) + MASK, text)
 
 
 def mask_url(url):
@@ -99,16 +91,16 @@ def mask_url(url):
     start = _url_start(url)
     if start < 0:
         return url
-    head, rest = url[:start], url[start:]
+    head, rest = url[:start], _mask_query(url[start:])
     region, remainder = _split_authority(rest)
     if region is None:
-        return head + _mask_query(rest)
+        return head + rest
     netloc_end = min([i for i in (remainder.find('/'), remainder.find('?'), remainder.find('#')) if i >= 0] or [len(remainder)])
     entries = (region + '@' + remainder[:netloc_end]).split(',')
     if len(entries) > 1 and all(entry.count('@') == 1 and ':' in entry.split('@')[0] for entry in entries):
         masked = ','.join('%s@%s' % (_mask_userinfo(entry.split('@')[0]), entry.split('@')[1]) for entry in entries)
-        return head + masked + _mask_query(remainder[netloc_end:])
-    return head + _mask_userinfo(region) + '@' + _mask_query(remainder)
+        return head + masked + remainder[netloc_end:]
+    return head + _mask_userinfo(region) + '@' + remainder
 
 
 def _password_spans(url):
@@ -118,7 +110,9 @@ def _password_spans(url):
         return set()
     spans = set()
     rest = url[start:]
-    region, remainder = _split_authority(rest)
+    for match in _SECRET_QUERY_VALUE.finditer(rest):
+        spans.add(match.group(2))
+    region, remainder = _split_authority(_mask_query(rest))
     if region is not None:
         netloc_end = min([i for i in (remainder.find('/'), remainder.find('?'), remainder.find('#')) if i >= 0] or [len(remainder)])
         entries = (region + '@' + remainder[:netloc_end]).split(',')
@@ -129,12 +123,6 @@ def _password_spans(url):
         for userinfo in candidates:
             if ':' in userinfo:
                 spans.add(userinfo.split(':', 1)[1])
-        rest = remainder
-    if '?' in rest:
-        for item in rest.split('?', 1)[1].split('#')[0].split('&'):
-            key, sep, value = item.partition('=')
-            if sep and _SECRET_KEY.search(key):
-                spans.add(value)
     return spans
 
 
@@ -203,15 +191,20 @@ def mask_text(text, secrets=()):
     """
     if not text or not isinstance(text, str):
         return text
-    text = _URL_IN_TEXT.sub(lambda match: mask_url(match.group(0)), text)
-    for secret in sorted(secrets or (), key=len, reverse=True):
-        if not isinstance(secret, str) or not secret or secret == MASK:
-            continue
-        if len(secret) >= GLOBAL_SECRET_MIN_LENGTH:
-            text = text.replace(secret, MASK)
-        elif len(secret) >= WORD_SECRET_MIN_LENGTH:
-            text = re.sub(r'(?<![\w.-])%s(?![\w.-])' % re.escape(secret), MASK, text)
-    return text
+    secrets = sorted((secret for secret in (secrets or ()) if isinstance(secret, str) and secret and secret != MASK),
+                     key=len, reverse=True)
+    pieces = []
+    # Odd pieces are URL-shaped tokens: masked structurally (their user names stay readable).
+    for index, piece in enumerate(_URL_IN_TEXT_SPLIT.split(text)):
+        if index % 2:
+            piece = mask_url(piece)
+        for secret in secrets:
+            if len(secret) >= GLOBAL_SECRET_MIN_LENGTH:
+                piece = piece.replace(secret, MASK)
+            elif len(secret) >= WORD_SECRET_MIN_LENGTH and not index % 2:
+                piece = re.sub(r'(?<![\w.-])%s(?![\w.-])' % re.escape(secret), MASK, piece)
+        pieces.append(piece)
+    return ''.join(pieces)
 
 
 def mask_structure(value):
