@@ -271,13 +271,13 @@ def parse_db_url(url, option='database_connection'):
         for key, value in parse_qsl(parts['query']):
             query.setdefault(key, value)  # PyMySQL takes the first of repeated options
     port = parts['port']
-    if port:
+    if port is not None:
+        # SQLAlchemy: int() of a non-empty port; an empty one ('host:/db') is refused by URL.create.
         try:
             port = int(port)
         except ValueError:
-            raise UrlError('%s %s has an invalid port (not a number)' % (option, mask_url(url))) from None
-    else:
-        port = None
+            raise UrlError('%s %s has an invalid port (%s); give a number between 1 and 65535 or leave out the ":"'
+                           % (option, mask_url(url), 'empty' if port == '' else 'not a number')) from None
     return {
         'scheme': parts['name'],
         'username': unquote(parts['username']) if parts['username'] is not None else None,
