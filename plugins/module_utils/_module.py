@@ -107,8 +107,9 @@ class _MaskingAnsibleModule(AnsibleModule):
     def _load_params(self):
         super()._load_params()
         secrets = structure_secrets(self.params)
-        self.collected_secrets = set(secrets)
-        self.no_log_values.update(global_secrets(secrets, _ordinary_words(self.params)))
+        ordinary = {word.lower() for word in _ordinary_words(self.params)}
+        self.collected_secrets = {secret for secret in secrets if secret.lower() not in ordinary}
+        self.no_log_values.update(global_secrets(secrets, ordinary))
 
     def _return_formatted(self, kwargs):
         if 'invocation' not in kwargs:
@@ -169,13 +170,17 @@ class NovaCellsModule:
 
         Ansible replaces a no_log value wherever it occurs, even inside other words, so only secrets of
         GLOBAL_SECRET_MIN_LENGTH characters or more that are not also a user, host or database name are
-        registered with it; every secret is masked structurally in URLs and by ``mask`` in free text.
+        registered with it; every secret is masked structurally in URLs, and by ``mask`` in free text
+        (see _urls.mask_text) unless it equals such a name.
         """
         for url in urls:
             if isinstance(url, str):
                 secrets = url_secrets(url)
-                self.secrets.update(secrets)
-                self.ansible.no_log_values.update(global_secrets(secrets, ordinary_words(url)))
+                ordinary = {word.lower() for word in ordinary_words(url)}
+                # A password equal to a user, host or database name is masked inside URLs only: in free text
+                # it cannot be told from the name it equals.
+                self.secrets.update(secret for secret in secrets if secret.lower() not in ordinary)
+                self.ansible.no_log_values.update(global_secrets(secrets, ordinary))
 
     @property
     def secrets(self):
