@@ -381,7 +381,8 @@ def expand_template(url, base_url):
         return url, None
     try:
         return url.format(**template_variables(base_url)), None
-    except Exception as exc:  # pylint: disable=broad-except - Nova catches every exception here
+    # Nova catches every exception here.
+    except Exception as exc:  # pylint: disable=broad-except
         return url, 'the template cannot be rendered (%s: %s); Nova would use it unrendered' % (
             type(exc).__name__, mask_text(str(exc)))
 
