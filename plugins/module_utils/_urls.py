@@ -411,7 +411,7 @@ def urls_equal(left, right):
 
 def _check_port(port, option, url):
     if port is not None and not 1 <= port <= 65535:
-        raise UrlError('%s %s has the invalid port %d; a port must be between 1 and 65535' % (option, mask_url(url), port))
+        raise UrlError('%s %s has an invalid port %d; a port must be between 1 and 65535' % (option, mask_url(url), port))
 
 
 def validate_db_url(url, option='database_connection'):
