@@ -22,11 +22,18 @@ from ansible_collections.nova.cells.plugins.module_utils._nova_manage import Nov
 from ansible_collections.nova.cells.plugins.module_utils._urls import (
     UrlError,
     expand_template,
+    global_secrets,
+    mask_structure,
     mask_text,
     mask_url,
+    ordinary_words,
+    structure_secrets,
     url_secrets,
     validate_db_url,
 )
+
+# PyMySQL refuses connect_timeout outside (0, 31536000].
+MAX_CONNECT_TIMEOUT = 31536000
 
 
 def common_argument_spec():
@@ -45,6 +52,21 @@ class NovaCellsError(Exception):
     def __init__(self, msg, **extra):
         super().__init__(msg)
         self.extra = extra
+
+
+class _Union:
+    """A live view of several secret sets (they grow while the module runs)."""
+
+    def __init__(self, *sets):
+        self._sets = sets
+
+    def __iter__(self):
+        seen = set()
+        for secrets in self._sets:
+            for secret in list(secrets):
+                if secret not in seen:
+                    seen.add(secret)
+                    yield secret
 
 
 class DiffTracker:
@@ -70,6 +92,55 @@ class DiffTracker:
         return {'before': dict(self.before), 'after': dict(self.after)}
 
 
+class _MaskingAnsibleModule(AnsibleModule):
+    """AnsibleModule that never shows a URL password, also when Ansible itself rejects the arguments.
+
+    AnsibleModule validates the arguments in its constructor and, on an invalid value or an unknown
+    (misspelt) option, fails with ``invocation.module_args`` = the raw arguments, shown at -vvv. The
+    URL secrets in every argument (whatever its name) are registered as soon as the arguments are
+    loaded, before validation, and the invocation and the syslog line show every URL-shaped string
+    masked (kolla-ansible overrides ``_log_invocation`` for the same reason).
+    """
+
+    collected_secrets = frozenset()
+
+    def _load_params(self):
+        super()._load_params()
+        secrets = structure_secrets(self.params)
+        ordinary = {word.lower() for word in _ordinary_words(self.params)}
+        self.collected_secrets = {secret for secret in secrets if secret.lower() not in ordinary}
+        self.no_log_values.update(global_secrets(secrets, ordinary))
+
+    def _return_formatted(self, kwargs):
+        if 'invocation' not in kwargs:
+            kwargs['invocation'] = {'module_args': self._masked_params()}
+        return super()._return_formatted(kwargs)
+
+    def _masked_params(self):
+        return mask_structure(self.params)
+
+    def _log_invocation(self):
+        params = self.params
+        self.params = self._masked_params()
+        try:
+            super()._log_invocation()
+        finally:
+            self.params = params
+
+
+def _ordinary_words(value):
+    words = set()
+    if isinstance(value, str):
+        words.update(ordinary_words(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            words.update(_ordinary_words(item))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            words.update(_ordinary_words(item))
+    return words
+
+
 class NovaCellsModule:
     argument_spec = {}
     module_kwargs = {}
@@ -83,7 +154,7 @@ class NovaCellsModule:
         spec.update(self.argument_spec)
         kwargs = dict(supports_check_mode=True)
         kwargs.update(self.module_kwargs)
-        self.ansible = AnsibleModule(argument_spec=spec, **kwargs)
+        self.ansible = _MaskingAnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.ansible.params
         self.check_mode = self.ansible.check_mode
         self.diff_mode = self.ansible._diff
@@ -95,13 +166,28 @@ class NovaCellsModule:
 
     # -- secrets -------------------------------------------------------------------------
     def register_url_secrets(self, *urls):
-        """Register every password inside ``urls`` so Ansible masks it in every output."""
+        """Remember every password inside ``urls``; long ones also become Ansible no_log values.
+
+        Ansible replaces a no_log value wherever it occurs, even inside other words, so only secrets of
+        GLOBAL_SECRET_MIN_LENGTH characters or more that are not also a user, host or database name are
+        registered with it; every secret is masked structurally in URLs, and by ``mask`` in free text
+        (see _urls.mask_text) unless it equals such a name.
+        """
         for url in urls:
             if isinstance(url, str):
-                self.ansible.no_log_values.update(url_secrets(url))
+                secrets = url_secrets(url)
+                ordinary = {word.lower() for word in ordinary_words(url)}
+                # A password equal to a user, host or database name is masked inside URLs only: in free text
+                # it cannot be told from the name it equals.
+                self.secrets.update(secret for secret in secrets if secret.lower() not in ordinary)
+                self.ansible.no_log_values.update(global_secrets(secrets, ordinary))
+
+    @property
+    def secrets(self):
+        return self.ansible.collected_secrets
 
     def mask(self, text):
-        return mask_text(text, self.ansible.no_log_values)
+        return mask_text(text, self.secrets | self.ansible.no_log_values)
 
     @staticmethod
     def mask_url(url):
@@ -159,7 +245,8 @@ class NovaCellsModule:
             self.config  # noqa: B018
             self._nova_manage = NovaManage(
                 self.ansible.run_command, self.params['nova_manage'], self.params['config_files'],
-                fail_fast=self.params['fail_fast'], secrets=self.ansible.no_log_values, check_mode=self.check_mode)
+                fail_fast=self.params['fail_fast'], secrets=_Union(self.secrets, self.ansible.no_log_values),
+                check_mode=self.check_mode)
         return self._nova_manage
 
     # -- running -------------------------------------------------------------------------
@@ -187,8 +274,15 @@ class NovaCellsModule:
             if database is not None:
                 database.close()
 
+    def check_common(self):
+        timeout = self.params['database_connect_timeout']
+        if not 1 <= timeout <= MAX_CONNECT_TIMEOUT:
+            raise NovaCellsError('database_connect_timeout is %d; give the seconds to wait for a database connection, '
+                                 'between 1 and %d (PyMySQL refuses other values)' % (timeout, MAX_CONNECT_TIMEOUT))
+
     def __call__(self):
         try:
+            self.check_common()
             self.run()
         except NovaCellsError as exc:
             self.fail(str(exc), **exc.extra)

@@ -98,6 +98,10 @@ class NovaConfig:
                     parsed = parse_ini(handle.read(), path)
             except OSError as exc:
                 raise ConfigError('cannot read config file %s: %s' % (path, exc.strerror)) from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError('config file %s is not UTF-8 text (byte %d cannot be decoded); oslo.config reads nova.conf '
+                                  'as UTF-8: re-encode the file (e.g. iconv -t UTF-8) or set config_files to the right file'
+                                  % (path, exc.start)) from None
             for section, options in parsed.items():
                 merged.setdefault(section, {}).update(options)
             read.append(path)

@@ -8,11 +8,13 @@ Note that this module util is **PRIVATE** to the collection. It can have breakin
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import shutil
 from collections import namedtuple
 
-from ansible_collections.nova.cells.plugins.module_utils._urls import mask_text
+from ansible_collections.nova.cells.plugins.module_utils._urls import mask_text, mask_url
 
 # What an exit code means for the caller.
 OK = 'ok'            # the command did what was asked
@@ -158,6 +160,26 @@ def _summary(output, max_lines=12):
     return ' '.join(lines) if len(lines) <= 2 else '\n'.join(lines)
 
 
+_SHELL_SAFE = re.compile(r'[\w@%+=:,./*-]+')
+
+
+def _quote(part):
+    """shlex.quote, except that a mask ('****') alone does not force quotes (the line is for reading)."""
+    return part if _SHELL_SAFE.fullmatch(part) else shlex.quote(part)
+
+
+def missing_command_message(program):
+    """Why ``program`` (nova_manage[0]) cannot run, naming the option and what to do."""
+    if os.sep in program and os.path.isdir(program):
+        return ('nova_manage %s is a directory, not a command; set nova_manage to the nova-manage program, '
+                'e.g. [%s]' % (program, os.path.join(program, 'nova-manage')))
+    if os.sep in program and os.path.exists(program):
+        return ('nova_manage %s is not executable; make it executable (chmod +x) or set nova_manage to the '
+                'nova-manage command on this host' % program)
+    return ('nova_manage %s: command not found; set nova_manage to the nova-manage command on this host, '
+            'e.g. [/opt/nova/bin/nova-manage]' % program)
+
+
 class NovaManage:
     """Builds and runs nova-manage command lines for one module run and records them (masked)."""
 
@@ -179,7 +201,8 @@ class NovaManage:
         return argv
 
     def masked(self, argv):
-        return mask_text(' '.join(shlex.quote(part) for part in argv), self._secrets)
+        # Mask each argument BEFORE quoting: quoting a password with an apostrophe splits it.
+        return ' '.join(_quote(mask_text(mask_url(part), self._secrets)) for part in argv)
 
     def environment(self):
         env = dict(BASE_ENVIRONMENT)
@@ -200,8 +223,7 @@ class NovaManage:
         if self.check_mode and changes_state:
             return None
         if shutil.which(self.prefix[0]) is None:
-            raise NovaManageError('%s: command not found; set nova_manage to the nova-manage command on this host, '
-                                  'e.g. [/opt/nova/bin/nova-manage]' % self.prefix[0])
+            raise NovaManageError(missing_command_message(self.prefix[0]))
         rc, stdout, stderr = self._run_command(argv, environ_update=self.environment())
         stdout = mask_text(stdout, self._secrets)
         stderr = mask_text(stderr, self._secrets)

@@ -392,19 +392,31 @@ def ini_secret_values(sections):
     return urls, plain
 
 
+_COMMENT_PREFIX = re.compile(r'^(\s*[#;][#;\s]*)(.*)$')
+
+
 def mask_ini_text(text, mask_url, mask='****'):
-    """Mask values of secret-named options and passwords inside URLs, line by line."""
+    """Mask values of secret-named options and passwords inside URLs, line by line.
+
+    Commented-out options (``#password = ...``, ``; transport_url = ...``) are masked like live ones:
+    a comment often keeps an old or example secret.
+    """
     lines = []
     for line in text.splitlines(True):
-        match = _OPTION_LINE.match(line.rstrip('\n'))
-        if match and not line.lstrip().startswith(('#', ';')):
+        end = '\n' if line.endswith('\n') else ''
+        body = line[:-1] if end else line
+        prefix = ''
+        comment = _COMMENT_PREFIX.match(body)
+        if comment:
+            prefix, body = comment.groups()
+        match = _OPTION_LINE.match(body)
+        if match:
             indent, key, sep, value = match.groups()
-            end = '\n' if line.endswith('\n') else ''
             if SECRET_OPTION.search(key.strip()) and value:
-                line = f'{indent}{key}{sep}{mask}{end}'
-            elif '://' in value:
-                line = f'{indent}{key}{sep}{mask_url(value)}{end}'
-        elif '://' in line and line.lstrip().startswith(('#', ';')):
-            line = re.sub(r'(\w[\w+.-]*://[^\s]+)', lambda m: mask_url(m.group(1)), line)
-        lines.append(line)
+                body = f'{indent}{key}{sep}{mask}'
+            elif '//' in value:
+                body = f'{indent}{key}{sep}{mask_url(value)}'
+        if '//' in body:
+            body = re.sub(r'(\S*//\S+)', lambda m: mask_url(m.group(1)), body)
+        lines.append(prefix + body + end)
     return ''.join(lines)

@@ -17,8 +17,6 @@ MASK = '****'
 DB_SCHEMES = ('mysql', 'mysql+pymysql')
 TRANSPORT_SCHEMES = ('rabbit', 'amqp', 'kafka')
 CELL0_TRANSPORT_URL = 'none:///'
-# A password that is only a template variable is not a secret and stays readable.
-_PLACEHOLDER = re.compile(r'^\{[a-z]+[0-9]*\}$')
 # Query options of a DB URL that PyMySQL understands; everything else is oslo.db's business.
 _PYMYSQL_QUERY_OPTIONS = ('charset', 'unix_socket', 'ssl_ca', 'ssl_cert', 'ssl_key', 'ssl_verify_cert', 'ssl_verify_identity')
 _TRUE = ('1', 'true', 'yes', 'on')
@@ -29,79 +27,305 @@ class UrlError(ValueError):
 
 
 def is_template(url):
-    """Nova treats any URL with a brace as a template (CellMapping.format_*_url)."""
+    """A URL with a brace is a template for the user; Nova runs str.format on every URL anyway."""
     return url is not None and '{' in url
 
 
-def _netloc_entries(netloc):
-    """Split an oslo.messaging netloc (``u:p@h1:1,u2:p2@h2:2``) into (userinfo, hostport) pairs."""
-    entries = []
-    for entry in netloc.split(','):
-        userinfo, sep, hostport = entry.rpartition('@')
-        entries.append((userinfo if sep else None, hostport))
-    return entries
+# -- masking ----------------------------------------------------------------------------------
+#
+# The rule (one place, whatever the scheme, whether the URL is valid or not):
+# in a string shaped like a URL (``anything://...`` or ``//...``), everything between the first ':' after
+# '://' and the LAST '@' is a password, unless the netloc is a well-formed oslo.messaging host list
+# (``u:p@h1,u2:p2@h2``: every entry has exactly one '@' and a ':' before it), which is masked entry by
+# entry. Splitting at the last '@' covers every parser's reading (SQLAlchemy splits at the first '@'
+# after the password starts, urlsplit and oslo.messaging at the last one): a raw '@', '/', '#', '?' or
+# ',' in a password is masked too, at worst with a little of the host. Template placeholders
+# (``{password}``, ``{password1}``) are not secrets and stay readable. Query options named like a
+# secret (password, passwd, secret, token) are masked as well.
+
+# Names Nova offers a template (nova/objects/cell_mapping.py), optionally numbered, with format spec.
+_PLACEHOLDER = re.compile(r'^\{(?:username|password|hostname|port|scheme|query|fragment|path)[0-9]*(?:![rsa])?(?::[^{}]*)?\}$')
+_SECRET_KEY = re.compile(r'(password|passwd|secret|token)', re.IGNORECASE)
+# A URL-shaped token inside free text (a message, nova-manage output, a nova.conf line).
+_URL_IN_TEXT = re.compile(r'[^\s\'"(\[<=,]*//\S+')
+_URL_IN_TEXT_SPLIT = re.compile(r'([^\s\'"(\[<=,]*//\S+)')
 
 
-def _split_userinfo(userinfo):
-    username, sep, password = userinfo.partition(':')
-    return username, (password if sep else None)
+def _url_start(url):
+    """Index where the authority starts (after '://' or a leading '//'), or -1."""
+    index = url.find('://')
+    if index >= 0:
+        return index + 3
+    return 2 if url.startswith('//') else -1
 
 
-def url_secrets(url):
-    """Every clear-text password inside ``url``, raw and percent-decoded, for ``no_log_values``."""
-    if not url:
-        return set()
-    secrets = set()
-    for userinfo, _hostport in _netloc_entries(urlsplit(url).netloc):
-        if userinfo is None:
-            continue
-        password = _split_userinfo(userinfo)[1]
-        if password and not _PLACEHOLDER.match(password):
-            secrets.update({password, unquote(password)})
-    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
-        if 'password' in key.lower() and value:
-            secrets.update({value, unquote(value)})
-    return {s for s in secrets if s}
+def _mask_userinfo(userinfo):
+    if ':' not in userinfo:
+        return userinfo
+    username, password = userinfo.split(':', 1)
+    if not password or _PLACEHOLDER.match(password):
+        return userinfo
+    return '%s:%s' % (username, MASK)
+
+
+def _split_authority(rest):
+    """(credential region or None, remainder) of the text after '://', by the last '@'."""
+    at = rest.rfind('@')
+    if at < 0:
+        return None, rest
+    return rest[:at], rest[at + 1:]
+
+
+_SECRET_QUERY_VALUE = re.compile(r'([?&;][^=&#?]*(?:password|passwd|secret|token)[^=&#?]*=)([^&#]*)', re.IGNORECASE)
+
+
+def _mask_query(text):
+    """Mask the values of secret-named query options in ``text``."""
+    return _SECRET_QUERY_VALUE.sub(lambda match: match.group(1) + MASK, text)
 
 
 def mask_url(url):
-    """Replace every password in ``url`` with ``****``; template placeholders and all else stay verbatim."""
-    if not url:
+    """``url`` with every password replaced by ``****`` (see the rule above); all else stays verbatim."""
+    if not url or not isinstance(url, str):
         return url
-    parts = urlsplit(url)
-    entries = []
-    for userinfo, hostport in _netloc_entries(parts.netloc):
-        if userinfo is None:
-            entries.append(hostport)
-            continue
-        username, password = _split_userinfo(userinfo)
-        if password is not None and not _PLACEHOLDER.match(password):
-            userinfo = '%s:%s' % (username, MASK)
-        entries.append('%s@%s' % (userinfo, hostport))
-    masked = url.replace('//' + parts.netloc, '//' + ','.join(entries), 1) if parts.netloc else url
-    if 'password' in parts.query.lower():
-        query = '&'.join(
-            '%s=%s' % (key, MASK) if 'password' in key.lower() else '%s=%s' % (key, value)
-            for key, value in parse_qsl(parts.query, keep_blank_values=True))
-        masked = masked.replace('?' + parts.query, '?' + query, 1)
-    return masked
+    start = _url_start(url)
+    if start < 0:
+        return url
+    head, rest = url[:start], _mask_query(url[start:])
+    region, remainder = _split_authority(rest)
+    if region is None:
+        return head + rest
+    netloc_end = min([i for i in (remainder.find('/'), remainder.find('?'), remainder.find('#')) if i >= 0] or [len(remainder)])
+    entries = (region + '@' + remainder[:netloc_end]).split(',')
+    if len(entries) > 1 and all(entry.count('@') == 1 and ':' in entry.split('@')[0] for entry in entries):
+        masked = ','.join('%s@%s' % (_mask_userinfo(entry.split('@')[0]), entry.split('@')[1]) for entry in entries)
+        return head + masked + remainder[netloc_end:]
+    return head + _mask_userinfo(region) + '@' + remainder
 
 
-def mask_text(text, secrets):
-    """Mask known secrets inside free text (nova-manage output, tracebacks)."""
-    if not text:
+def _password_spans(url):
+    """Every password the masking rule hides in ``url`` (raw), for the secrets list."""
+    start = _url_start(url)
+    if start < 0:
+        return set()
+    spans = set()
+    rest = url[start:]
+    for match in _SECRET_QUERY_VALUE.finditer(rest):
+        spans.add(match.group(2))
+    region, remainder = _split_authority(_mask_query(rest))
+    if region is not None:
+        netloc_end = min([i for i in (remainder.find('/'), remainder.find('?'), remainder.find('#')) if i >= 0] or [len(remainder)])
+        entries = (region + '@' + remainder[:netloc_end]).split(',')
+        if len(entries) > 1 and all(entry.count('@') == 1 and ':' in entry.split('@')[0] for entry in entries):
+            candidates = [entry.split('@')[0] for entry in entries]
+        else:
+            candidates = [region]
+        for userinfo in candidates:
+            if ':' in userinfo:
+                spans.add(userinfo.split(':', 1)[1])
+    return spans
+
+
+def url_secrets(url):
+    """Every clear-text password inside ``url``, raw and percent-decoded, as any of Nova's parsers would read it."""
+    if not url or not isinstance(url, str):
+        return set()
+    secrets = set()
+    for span in _password_spans(url):
+        secrets.add(span)
+    try:
+        parsed = parse_db_url(url)
+        if parsed['password'] is not None:
+            secrets.add(parsed['password'])
+    except UrlError:
+        pass
+    try:
+        for host in parse_transport_url(url)['hosts']:
+            if host['password'] is not None:
+                secrets.add(host['password'])
+    except UrlError:
+        pass
+    secrets.update({unquote(secret) for secret in secrets})
+    return {secret for secret in secrets if secret and not _PLACEHOLDER.match(secret)}
+
+
+# Secrets registered with Ansible's no_log_values are replaced everywhere, even inside other words, so
+# only long ones are registered (a 1-character password would mangle every message); shorter ones are
+# masked structurally in every URL and, in free text, as whole words (see mask_text).
+GLOBAL_SECRET_MIN_LENGTH = 8
+WORD_SECRET_MIN_LENGTH = 4
+
+
+def global_secrets(secrets, ordinary=()):
+    """The secrets safe to register as Ansible no_log values (long, and not an ordinary part of a URL)."""
+    ordinary = {word.lower() for word in ordinary if word}
+    return {secret for secret in secrets if len(secret) >= GLOBAL_SECRET_MIN_LENGTH and secret.lower() not in ordinary}
+
+
+def ordinary_words(url):
+    """The non-secret parts of ``url`` (user names, hosts, database): a secret equal to one is not registered globally."""
+    words = set()
+    if not url or not isinstance(url, str):
+        return words
+    try:
+        parsed = parse_db_url(url)
+        words.update({parsed['username'], parsed['host'], parsed['database']})
+    except UrlError:
+        pass
+    try:
+        parsed = parse_transport_url(url)
+        words.add(parsed['virtual_host'])
+        for host in parsed['hosts']:
+            words.update({host['username'], host['hostname']})
+    except UrlError:
+        pass
+    return {word for word in words if word}
+
+
+def mask_text(text, secrets=()):
+    """Mask passwords in free text: every URL-shaped token structurally, then the known ``secrets``.
+
+    A secret of GLOBAL_SECRET_MIN_LENGTH characters or more is replaced wherever it occurs; a shorter one
+    (at least WORD_SECRET_MIN_LENGTH) only as a whole word, so that it cannot mangle other words; shorter
+    still, only inside URLs.
+    """
+    if not text or not isinstance(text, str):
         return text
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+    secrets = sorted((secret for secret in (secrets or ()) if isinstance(secret, str) and secret and secret != MASK),
+                     key=len, reverse=True)
+    pieces = []
+    # Odd pieces are URL-shaped tokens: masked structurally (their user names stay readable).
+    for index, piece in enumerate(_URL_IN_TEXT_SPLIT.split(text)):
+        if index % 2:
+            piece = mask_url(piece)
+        for secret in secrets:
+            if len(secret) >= GLOBAL_SECRET_MIN_LENGTH:
+                piece = piece.replace(secret, MASK)
+            elif len(secret) >= WORD_SECRET_MIN_LENGTH and not index % 2:
+                piece = re.sub(r'(?<![\w.-])%s(?![\w.-])' % re.escape(secret), MASK, piece)
+        pieces.append(piece)
+    return ''.join(pieces)
+
+
+def mask_structure(value):
+    """``value`` (module arguments: str, list, dict) with every URL-shaped string masked."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {key: mask_structure(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(mask_structure(item) for item in value)
+    return value
+
+
+def structure_secrets(value):
+    """Every URL secret inside module arguments (any option, also misspelt ones)."""
+    secrets = set()
+    if isinstance(value, str):
+        for match in _URL_IN_TEXT.finditer(value):
+            secrets.update(url_secrets(match.group(0)))
+        if _url_start(value) >= 0:
+            secrets.update(url_secrets(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            secrets.update(structure_secrets(item))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            secrets.update(structure_secrets(item))
+    return secrets
+
+
+# -- parsing as Nova's libraries do -------------------------------------------------------------
+
+# sqlalchemy.engine.url._parse_url (SQLAlchemy 2.x), which oslo.db and so Nova use for [database]/connection.
+_SQLALCHEMY_URL = re.compile(
+    r"""
+        (?P<name>[\w\+]+)://
+        (?:
+            (?P<username>[^:/]*)
+            (?::(?P<password>[^@]*))?
+        @)?
+        (?:
+            (?:
+                \[(?P<ipv6host>[^/\?]+)\] |
+                (?P<ipv4host>[^/:\?]+)
+            )?
+            (?::(?P<port>[^/\?]*))?
+        )?
+        (?:/(?P<database>[^\?]*))?
+        (?:\?(?P<query>.*))?
+        """,
+    re.X,
+)
+
+
+def parse_db_url(url, option='database_connection'):
+    """Components of a database URL exactly as SQLAlchemy's make_url reads them; UrlError where it fails."""
+    match = _SQLALCHEMY_URL.match(url) if isinstance(url, str) else None
+    if match is None:
+        raise UrlError('%s %s cannot be parsed as an SQLAlchemy URL; expected %s://user:password@host/dbname'
+                       % (option, mask_url(url), DB_SCHEMES[1]))
+    parts = match.groupdict()
+    query = {}
+    if parts['query'] is not None:
+        for key, value in parse_qsl(parts['query']):
+            query.setdefault(key, value)  # PyMySQL takes the first of repeated options
+    port = parts['port']
+    if port is not None:
+        # SQLAlchemy: int() of a non-empty port; an empty one ('host:/db') is refused by URL.create.
+        try:
+            port = int(port)
+        except ValueError:
+            raise UrlError('%s %s has an invalid port (%s); give a number between 1 and 65535 or leave out the ":"'
+                           % (option, mask_url(url), 'empty' if port == '' else 'not a number')) from None
+    return {
+        'scheme': parts['name'],
+        'username': unquote(parts['username']) if parts['username'] is not None else None,
+        'password': unquote(parts['password']) if parts['password'] is not None else None,
+        'host': parts['ipv4host'] or parts['ipv6host'],
+        'port': port,
+        'database': unquote(parts['database']) if parts['database'] is not None else None,
+        'query': query,
+    }
+
+
+def parse_transport_url(url, option='transport_url'):
+    """oslo_messaging.TransportURL.parse: hosts, credentials and virtual host; UrlError where it fails."""
+    if not isinstance(url, str):
+        raise UrlError('%s is not a string' % option)
+    try:
+        parts = urlparse(url)
+    except ValueError as exc:
+        raise UrlError('%s %s cannot be parsed (%s)' % (option, mask_url(url), mask_text(str(exc)))) from None
+    if not parts.scheme:
+        raise UrlError('%s %s has no scheme; expected rabbit://user:password@host:5672/vhost' % (option, mask_url(url)))
+    hosts = []
+    for entry in parts.netloc.split(','):
+        if not entry:
+            continue
+        hostname, username, password = entry, None, None
+        if '@' in entry:
+            username, hostname = entry.rsplit('@', 1)
+            if ':' in username:
+                username, password = username.split(':', 1)
+                password = unquote(password)
+            username = unquote(username)
+        try:
+            hostname, port = _parse_host_port(hostname)
+        except ValueError:
+            raise UrlError('%s %s has an invalid host or port; percent-encode any of / # ? @ , in a password '
+                           '(%%2F %%23 %%3F %%40 %%2C)' % (option, mask_url(url))) from None
+        hosts.append({'hostname': hostname, 'port': port, 'username': username, 'password': password})
+    virtual_host = unquote(parts.path[1:]) if parts.path.startswith('/') else None
+    return {'scheme': parts.scheme, 'hosts': hosts, 'virtual_host': virtual_host, 'query': parts.query}
 
 
 def _parse_host_port(address):
-    """oslo_utils.netutils.parse_host_port, which Nova uses for numbered template variables."""
+    """oslo_utils.netutils.parse_host_port, verbatim in behaviour (ValueError where it raises)."""
     if not address:
         return None, None
     if address[0] == '[':
-        host, _sep, rest = address[1:].partition(']')
+        host, rest = address[1:].split(']')
         port = rest.split(':')[1] if ':' in rest else None
     elif address.count(':') == 1:
         host, port = address.split(':')
@@ -122,7 +346,7 @@ def _parse_netloc(netloc):
 
 
 def template_variables(base_url):
-    """The substitutions Nova offers a template, computed from the local config's URL."""
+    """The substitutions Nova offers a template (CellMapping._format_url); raises where Nova's code raises."""
     base = urlparse(base_url)  # Nova uses urlparse (not urlsplit): keep the same semantics
     subs = {
         'username': base.username,
@@ -142,19 +366,25 @@ def template_variables(base_url):
 
 
 def expand_template(url, base_url):
-    """Render ``url`` exactly as ``CellMapping._format_url`` does against ``base_url``.
+    """Render ``url`` exactly as ``CellMapping.format_db_url``/``format_mq_url`` do against ``base_url``.
 
-    Returns ``(rendered, error)``. Nova logs an error and uses the raw URL when rendering fails or
-    when the base option is unset; ``error`` says why so callers can refuse such a template.
+    Nova runs str.format on EVERY stored URL (so '}}' becomes '}' in a URL without placeholders) and
+    falls back to the stored string on ANY exception; with the base option unset it uses the stored
+    string as it is. Returns ``(rendered, error)``: ``error`` says why Nova would fall back, so that
+    callers can refuse a template that would not render; it never raises.
     """
-    if not is_template(url):
-        return url, None
+    if url is None:
+        return None, None
     if base_url is None:
-        return url, 'the URL is a template but the option it is rendered from is not set in the config files'
+        if is_template(url):
+            return url, 'the URL is a template but the option it is rendered from is not set in the config files'
+        return url, None
     try:
         return url.format(**template_variables(base_url)), None
-    except (KeyError, IndexError, ValueError, AttributeError) as exc:
-        return url, 'the template cannot be rendered (%s: %s); Nova would use it unrendered' % (type(exc).__name__, exc)
+    # Nova catches every exception here.
+    except Exception as exc:  # pylint: disable=broad-except
+        return url, 'the template cannot be rendered (%s: %s); Nova would use it unrendered' % (
+            type(exc).__name__, mask_text(str(exc)))
 
 
 def normalise_url(url):
@@ -166,7 +396,10 @@ def normalise_url(url):
     """
     if url is None:
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
     segments = sorted((segment for segment in parts.query.split('&') if segment),
                       key=lambda segment: segment.split('=', 1)[0])
     return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path, '&'.join(segments), parts.fragment))
@@ -176,62 +409,61 @@ def urls_equal(left, right):
     return normalise_url(left) == normalise_url(right)
 
 
+def _check_port(port, option, url):
+    if port is not None and not 1 <= port <= 65535:
+        raise UrlError('%s %s has an invalid port %d; a port must be between 1 and 65535' % (option, mask_url(url), port))
+
+
 def validate_db_url(url, option='database_connection'):
-    """Raise UrlError unless ``url`` is a MySQL URL PyMySQL can use."""
+    """Raise UrlError unless ``url`` is a MySQL URL that SQLAlchemy (Nova) and PyMySQL (this collection) read alike."""
     if not url or not isinstance(url, str):
         raise UrlError('%s is empty; give a URL such as mysql+pymysql://nova:PASSWORD@dbhost/nova_cell1' % option)
-    parts = urlsplit(url)
-    if not parts.scheme:
+    if '://' not in url:
         raise UrlError('%s %s has no scheme; expected %s://user:password@host/dbname' % (option, mask_url(url), DB_SCHEMES[1]))
-    if parts.scheme.lower() not in DB_SCHEMES:
+    parts = parse_db_url(url, option)
+    if parts['scheme'].lower() not in DB_SCHEMES:
         raise UrlError('%s uses the unsupported scheme %r; only %s are supported (the modules read Nova databases with PyMySQL)'
-                       % (option, parts.scheme, ' and '.join('%s://' % s for s in DB_SCHEMES)))
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    if not parts.hostname and not query.get('unix_socket'):
+                       % (option, parts['scheme'], ' and '.join('%s://' % s for s in DB_SCHEMES)))
+    if parts['host'] and '@' in parts['host']:
+        raise UrlError("%s %s has a raw '@' in its password: SQLAlchemy (and so Nova) ends the password at the first '@'; "
+                       'percent-encode it as %%40' % (option, mask_url(url)))
+    if not parts['host'] and not parts['query'].get('unix_socket'):
         raise UrlError('%s %s has no host; give host[:port] or a unix_socket query option' % (option, mask_url(url)))
-    try:
-        parts.port  # noqa: B018 - urlsplit validates the port lazily
-    except ValueError:
-        raise UrlError('%s %s has an invalid port' % (option, mask_url(url))) from None
-    if not parts.path.strip('/'):
+    _check_port(parts['port'], option, url)
+    if not parts['database']:
         raise UrlError('%s %s names no database; append /dbname' % (option, mask_url(url)))
-    if '/' in parts.path.strip('/'):
+    if '/' in parts['database']:
         raise UrlError('%s %s has a path with more than a database name' % (option, mask_url(url)))
 
 
 def validate_transport_url(url, option='transport_url', allow_none=False):
-    """Raise UrlError unless oslo.messaging could parse ``url`` (nova-manage drops invalid ones silently)."""
+    """Raise UrlError unless oslo.messaging reads ``url`` as a usable transport (nova-manage drops invalid ones silently)."""
     if not url or not isinstance(url, str):
         raise UrlError('%s is empty; give a URL such as rabbit://nova:PASSWORD@mqhost:5672/cell1' % option)
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if not scheme:
-        raise UrlError('%s %s has no scheme; expected rabbit://user:password@host:5672/vhost' % (option, mask_url(url)))
+    parts = parse_transport_url(url, option)
+    scheme = parts['scheme'].lower()
     if scheme == 'none':
         if allow_none:
             return
         raise UrlError('%s none:/// is only valid for cell0; give the cell its own message queue URL' % option)
     if scheme not in TRANSPORT_SCHEMES and not scheme.startswith('kombu'):
         raise UrlError('%s uses the unknown transport scheme %r; expected one of %s'
-                       % (option, parts.scheme, ', '.join(TRANSPORT_SCHEMES)))
-    for _userinfo, hostport in _netloc_entries(parts.netloc):
-        try:
-            _parse_host_port(hostport)
-        except ValueError:
-            raise UrlError('%s %s has an invalid host or port %r' % (option, mask_url(url), hostport)) from None
+                       % (option, parts['scheme'], ', '.join(TRANSPORT_SCHEMES)))
+    for host in parts['hosts']:
+        _check_port(host['port'], option, url)
 
 
 def pymysql_connect_args(url):
-    """Keyword arguments for ``pymysql.connect`` from a validated SQLAlchemy-style MySQL URL."""
+    """Keyword arguments for ``pymysql.connect`` from a validated URL, read as SQLAlchemy reads it."""
     validate_db_url(url)
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    parts = parse_db_url(url)
+    query = parts['query']
     args = {
-        'host': unquote(parts.hostname) if parts.hostname else 'localhost',
-        'port': parts.port or 3306,
-        'user': unquote(parts.username) if parts.username else None,
-        'password': unquote(parts.password) if parts.password is not None else '',
-        'database': unquote(parts.path.strip('/')),
+        'host': parts['host'] or 'localhost',
+        'port': parts['port'] or 3306,
+        'user': parts['username'] or None,
+        'password': parts['password'] if parts['password'] is not None else '',
+        'database': parts['database'],
     }
     if query.get('unix_socket'):
         args['unix_socket'] = query['unix_socket']
@@ -250,10 +482,16 @@ def pymysql_connect_args(url):
 
 
 def db_name(url):
-    return unquote(urlsplit(url).path.strip('/'))
+    try:
+        return parse_db_url(url)['database'] or ''
+    except UrlError:
+        return unquote(urlsplit(url).path.strip('/'))
 
 
 def with_database(url, database):
     """The same server and credentials, another database (e.g. to reach cell0 from a cell URL)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, '/' + quote(database), parts.query, parts.fragment))
+    match = _SQLALCHEMY_URL.match(url)
+    if match is None or match.group('database') is None:
+        parts = urlsplit(url)
+        return urlunsplit((parts.scheme, parts.netloc, '/' + quote(database), parts.query, parts.fragment))
+    return url[:match.start('database')] + quote(database) + url[match.end('database'):]

@@ -251,14 +251,13 @@ class CellModule(NovaCellsModule):
         if url is None:
             return
         base = self.config.database_connection if option == 'database_connection' else self.config.transport_url
-        rendered = url
-        if is_template(url):
-            rendered, error = expand_template(url, base)
-            if error:
-                raise NovaCellsError('%s %s: %s (rendered against %s of %s)' % (
-                    option, url, error, '[database]/connection' if option == 'database_connection' else '[DEFAULT]/transport_url',
-                    ', '.join(self.params['config_files'])))
-            self.register_url_secrets(rendered)
+        # Nova formats every stored URL (CellMapping.format_*_url), not only those with a brace.
+        rendered, error = expand_template(url, base)
+        if error and is_template(url):
+            raise NovaCellsError('%s %s: %s (rendered against %s of %s)' % (
+                option, mask_url(url), error, '[database]/connection' if option == 'database_connection' else '[DEFAULT]/transport_url',
+                ', '.join(self.params['config_files'])))
+        self.register_url_secrets(rendered)
         try:
             if option == 'database_connection':
                 validate_db_url(rendered, option)

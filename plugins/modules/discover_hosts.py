@@ -95,7 +95,8 @@ EXAMPLES = r'''
 
 RETURN = r'''
 mapped_hosts:
-  description: Newly mapped hosts per cell name (in check mode, the hosts that would be mapped).
+  description: Hosts this run mapped, per cell name (in check mode, the hosts that would be mapped). Hosts that a
+    parallel discovery mapped are not included, with either engine.
   returned: always
   type: dict
   sample: {cell1: [cmp1, cmp2]}
@@ -119,10 +120,20 @@ import time
 from ansible_collections.nova.cells.plugins.module_utils import _direct
 from ansible_collections.nova.cells.plugins.module_utils._cells import find_cell, regular_cells, require_cell
 from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
-from ansible_collections.nova.cells.plugins.module_utils._nova_manage import NOOP, RETRY
+from ansible_collections.nova.cells.plugins.module_utils._nova_manage import RETRY
 
 # discover_hosts --verbose prints one of these per host it maps (nova/objects/host_mapping.py).
 _MAPPED_LINE = re.compile(r"^Creating host mapping for (?:compute host '(?P<node_host>[^']*)'|service (?P<service_host>\S+))")
+
+
+def hosts_created_by_run(stdout, collided):
+    """The hosts one ``discover_hosts --verbose`` run created mappings for.
+
+    nova-manage prints "Creating host mapping for ..." and then inserts the mapping; when another run
+    inserted it first, the insert fails (rc 2) and the run stops: the last host it named is not its own.
+    """
+    hosts = parse_mapped_hosts(stdout)
+    return hosts[:-1] if collided and hosts else hosts
 
 
 def parse_mapped_hosts(stdout):
@@ -220,27 +231,27 @@ class DiscoverHostsModule(NovaCellsModule):
         return args
 
     def discover(self, api_db, cell, candidates):
-        """Run discovery for one cell; returns the candidates that this run mapped."""
+        """Run discovery for one cell; returns the candidates that this run (not a parallel one) mapped."""
         context = dict(cell=cell['name'], uuid=cell['uuid'])
-        mapped_something = False
+        created = []
         for attempt in range(self.params['retries'] + 1):
             result = self.nova_manage.run(('cell_v2', 'discover_hosts'), self.arguments(cell), context=context)
+            # Only the hosts this run inserted: a parallel run may have mapped the other candidates.
+            created.extend(hosts_created_by_run(result.stdout, collided=result.status == RETRY))
             if result.status != RETRY:
-                mapped_something = mapped_something or result.status != NOOP
                 break
-            # A collision aborts the run part-way; what it mapped before that still counts.
-            mapped_something = mapped_something or bool(parse_mapped_hosts(result.stdout))
             if attempt == self.params['retries']:
                 raise NovaCellsError('discover_hosts for cell %r collided with another discovery %d times; '
                                      'run discovery from one place at a time (run_once) and leave '
                                      '[scheduler]/discover_hosts_in_cells_interval off' % (cell['name'], attempt + 1))
             # Jitter so that parallel runs do not collide again in lock-step.
             time.sleep(random.uniform(0.2, max(0.2, self.params['retry_delay'])))
-        if not mapped_something:
+        if not created:
             return []
-        # Read back rather than trust the verbose output: it names a host before its mapping is written.
+        # Read back as well: a host counts once its mapping is in this cell.
         now_mapped = {row['host'] for row in api_db.host_mappings(cell['id'])}
-        return [host for host in candidates if host in now_mapped]
+        created = set(created)
+        return [host for host in candidates if host in created and host in now_mapped]
 
 
 def main():

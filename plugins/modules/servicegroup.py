@@ -241,7 +241,7 @@ from ansible_collections.nova.cells.plugins.module_utils._servicegroup import (
     mask_ini_text,
     render,
 )
-from ansible_collections.nova.cells.plugins.module_utils._urls import mask_url
+from ansible_collections.nova.cells.plugins.module_utils._urls import global_secrets, mask_url
 
 NEW_FILE_MODE = '0640'
 
@@ -366,7 +366,9 @@ class ServiceGroupModule(NovaCellsModule):
         # Register every secret of the file before anything that could show it.
         urls, plain = ini_secret_values(parse_ini(text, path))
         self.register_url_secrets(*urls)
-        self.ansible.no_log_values.update(value for value in plain if value)
+        plain = {value for value in plain if value}
+        self.secrets.update(plain)
+        self.ansible.no_log_values.update(global_secrets(plain))
         return text, True
 
     def masked(self, text):

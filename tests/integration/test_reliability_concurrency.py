@@ -1,4 +1,4 @@
-"""Reliability, concurrency (issue 8): parallel runs of the cell and discover_hosts modules against real
+"""Reliability, concurrency (issues 8 and 13): parallel runs of the cell and discover_hosts modules against real
 nova-manage 34 and MariaDB.
 
 The tests use their own API database and cell database (Nova's real schema, cloned with CREATE TABLE ... LIKE
@@ -23,7 +23,7 @@ CELL_DB = "nova_cc1"
 CELL = "cc1"
 CELL_RUNS = 8
 DISCOVER_RUNS = 4
-DISCOVER_HOSTS = [f"cc-h{index:03d}" for index in range(120)]
+DISCOVER_HOSTS = [f"cc-h{index:03d}" for index in range(500)]
 
 
 class World:
@@ -117,9 +117,13 @@ def test_parallel_discover_hosts_map_every_host_once(world: World) -> None:
     record_durations(label, timed, wall)
     assert not failed, failed
     assert sorted(counts) == DISCOVER_HOSTS and set(counts.values()) == {1}
-    # Whatever a run reports as mapped is really mapped to the cell; together they cover every host.
-    reported = {host for result in results for host in result["mapped_hosts"].get(CELL, [])}
-    assert reported == set(DISCOVER_HOSTS)
+    # Each run reports only the hosts it mapped itself (issue 13): every host is reported by exactly one run.
+    reported = [host for result in results for host in result["mapped_hosts"].get(CELL, [])]
+    record_figure(SECTION, f"{label}: hosts reported mapped, all runs together", len(reported))
+    record_figure(SECTION, f"{label}: hosts reported by more than one run", len(reported) - len(set(reported)))
+    assert len(reported) == len(counts) == len(DISCOVER_HOSTS)
+    assert set(reported) == set(DISCOVER_HOSTS)
+    assert all(result.changed == bool(result["mapped_hosts"].get(CELL)) for result in results)
 
     again, _seconds = world.run("discover_hosts", cell=CELL)
     assert not again.failed and not again.changed and again["commands"] == [], again.result
