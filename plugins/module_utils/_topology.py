@@ -200,8 +200,8 @@ def _cell_cluster(writer, index, cell, services):
     # Mapped hosts without a service row, and computes not mapped yet.
     for host in cell.get('hosts') or []:
         if host not in seen_hosts:
-            hosts.append(writer.node(indent, label='%s\nmapped, no service row' % host, shape='box', style='filled,rounded',
-                        fillcolor=UNMAPPED_COLOUR))
+            hosts.append(writer.node(indent, label='%s\nmapped, no service row' % host, shape='box',
+                                     style='filled,rounded', fillcolor=UNMAPPED_COLOUR))
     for host in cell.get('unmapped_hosts') or []:
         if host in seen_hosts:
             continue
