@@ -32,7 +32,8 @@ except ImportError as exc:  # pragma: no cover - depends on the managed host
     NoNodeError = None
     KAZOO_IMPORT_ERROR = exc
 
-# lab-notes 2.4: kazoo's default reconnect backoff grows to an hour; this one reconnects within 0.1 s.
+# kazoo's default reconnect backoff grows to an hour after a restart of the ensemble; this one retries every
+# 0.1-1 s for ever, and connect() bounds the first connection by backend_timeout.
 CONNECTION_RETRY = dict(max_tries=-1, delay=0.1, backoff=1.5, max_delay=1.0)
 COMMAND_RETRY = dict(max_tries=3, delay=0.1, backoff=1.5, max_delay=1.0)
 SESSION_TIMEOUT = 10.0

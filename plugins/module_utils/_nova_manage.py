@@ -26,7 +26,7 @@ ERROR = 'error'
 
 Outcome = namedtuple('Outcome', 'status message')
 
-# One table per command (nova 34; see nova-facts §2). Messages are format strings over the
+# One table per command (nova 34: the return codes in nova/cmd/manage.py). Messages are format strings over the
 # context the caller passes (cell, uuid, host) plus {output}; they say what to do next.
 EXIT_CODES = {
     ('cell_v2', 'map_cell0'): {

@@ -6,8 +6,8 @@ Note that this module util is **PRIVATE** to the collection. It can have breakin
 
 A release is identified by its Nova major version. Liberty is 12.0.0 because it is the twelfth
 OpenStack release, so the releases before it (versioned ``2010.1`` .. ``2015.1``) get the ordinal
-numbers 1 .. 11 here and every release compares as an integer. The gates below are taken from
-nova-facts (comparisons of ``nova/cmd/manage.py`` and ``nova/servicegroup`` across the tags).
+numbers 1 .. 11 here and every release compares as an integer. The gates below come from comparing
+``nova/cmd/manage.py`` and ``nova/servicegroup`` across Nova's release tags (the commit is named where known).
 """
 
 from __future__ import annotations

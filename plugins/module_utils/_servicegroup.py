@@ -282,7 +282,7 @@ def _render_mc(release, major, service_down_time, settings, options, remove, war
     if supports(release, 'legacy_memcached_servers'):
         # Liberty and older: nova's memorycache (python-memcached) reads only [DEFAULT] memcached_servers.
         # Mitaka: [DEFAULT] memcached_servers, when set, wins over [cache] and builds a dogpile.cache.memcached
-        # region (python-memcached, keys not hashed); nothing else is needed (nova-facts 9.3).
+        # region (python-memcached, keys not hashed); nothing else is needed (nova/cache_utils.py of Mitaka).
         servers = validate_servers(settings.get('memcache_servers'), LEGACY_MEMCACHED_CLIENT)
         options['DEFAULT']['memcached_servers'] = ','.join(servers)
         if backend not in (None, 'dogpile.cache.memcached'):

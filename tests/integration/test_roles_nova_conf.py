@@ -1,4 +1,4 @@
-"""The nova.cells.nova_conf role: nova.conf per node type, checked against nova-facts §11.2.
+"""The nova.cells.nova_conf role: nova.conf per node type, checked against the per-node-type matrix.
 
 One inventory holds every node type in three deployments at once (each host renders into its own
 directory through ``nova_conf_dir``, over the local connection):

@@ -356,7 +356,7 @@ class Lab:  # pylint: disable=too-many-instance-attributes,too-many-public-metho
         service_down_time: int = 60,
         extra_sections: Sections | None = None,
     ) -> Path:
-        """Write ``etc/<name>.conf`` for one of three roles (lab-notes §3.4).
+        """Write ``etc/<name>.conf`` for one of three roles (the nova.conf shape each service needs).
 
         ``api``: API DB + the cell's DB + the cell's MQ (nova-manage, superconductor, scheduler).
         ``conductor``: the cell's DB and MQ, no API DB. ``compute``: the cell's MQ, no DB sections,

@@ -72,7 +72,7 @@ def dogpile_dumps(value, protocol=5):
 
 
 def test_keys_match_the_observed_nova_keys():
-    # nova-facts 9.3, observed on nova 34: compute:cmp1 and conductor:cmp1
+    # The keys nova 34 wrote into memcached for compute:cmp1 and conductor:cmp1 (read back in the lab).
     assert heartbeat_key('compute', 'cmp1') == '0da90a5188ea3a244fe60664a0bd7925c8a15fa9'
     assert heartbeat_key('conductor', 'cmp1') == '7b0bc381928105a72262d0d57cc6defdc79b1f79'
     assert heartbeat_key('compute', 'cmp1', hashed=False) == 'compute:cmp1'

@@ -136,7 +136,7 @@ class FakeClient:
         self.closed = True
 
 
-def test_connect_uses_the_lab_notes_retry_and_fails_clearly():
+def test_connect_retries_quickly_and_fails_clearly():
     factory = FakeClientFactory({'zk1:2181'})
     client = connect([('zk1', 2181)], timeout=1, client_factory=factory)
     assert client.kwargs['connection_retry'] == CONNECTION_RETRY
