@@ -1,15 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: nova.cells contributors
 # Apache License 2.0 (see LICENSE)
-"""PyMySQL access to Nova's API and cell databases: state queries and named locks.
+"""PyMySQL access to Nova's API and cell databases: every read query, and named locks.
 
 Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
-Reads are plain SELECTs on Nova's own tables; writes happen only in the opt-in ``direct`` engines.
+Reads are plain SELECTs on Nova's own tables, all of them here; the set-based writes of the opt-in
+``direct`` engines live in _direct.
+
+Host names are compared as the database compares them (``host_key``): ``host_mappings.host`` has the
+``utf8mb3_general_ci`` collation, so ``CMP1`` and ``cmp1`` are the same host to Nova and to this collection.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 
 from ansible_collections.nova.cells.plugins.module_utils._urls import db_name, mask_url, pymysql_connect_args
@@ -25,6 +30,27 @@ except ImportError as exc:  # pragma: no cover - depends on the managed host
 CELL0_UUID = '00000000-0000-0000-0000-000000000000'
 # map_instances leaves this row in instance_mappings between --max-count batches.
 MARKER_PROJECT_ID = 'INSTANCE_MIGRATION_MARKER'
+# Rows per IN (...) list or multi-row INSERT.
+CHUNK_SIZE = 1000
+# GROUP_CONCAT may return a whole cell's uuids in one value.
+GROUP_CONCAT_MAX_LEN = 256 * 1024 * 1024
+
+
+def host_key(host):
+    """How MySQL's ``utf8mb3_general_ci`` (PAD SPACE) compares two ASCII host names: the one rule for host names."""
+    return host.rstrip(' ').lower()
+
+
+def chunks(items, size=CHUNK_SIZE):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def placeholders(count, width=1):
+    """``%s, %s`` for an IN list, or ``(%s, %s), (%s, %s)`` for a multi-row VALUES list of rows ``width`` wide."""
+    row = '(%s)' % ', '.join(['%s'] * width) if width > 1 else '%s'
+    return ', '.join([row] * count)
 
 
 class DatabaseError(Exception):
@@ -124,6 +150,28 @@ class Database:
         except pymysql.err.MySQLError as exc:
             raise DatabaseError('write on the %s failed: %s' % (self.label, _describe(exc))) from None
 
+    def prepare_bulk_session(self):
+        """Session settings for bulk statements, once per connection: every warning of a 1,000-row INSERT IGNORE is
+        kept (the default keeps 64), and GROUP_CONCAT may return a whole cell's uuids."""
+        connection = self.connection()
+        if getattr(self, '_bulk_session', None) is not connection:
+            self.execute('SET SESSION max_error_count = 65535, group_concat_max_len = %s', (GROUP_CONCAT_MAX_LEN,))
+            self._bulk_session = connection
+
+    def value_set(self, table, column, where, args=None):
+        """Lower-cased values of ``column``, fetched as one GROUP_CONCAT value when possible.
+
+        PyMySQL decodes rows in pure Python, so 10,000 one-column rows cost more than the query itself; one
+        concatenated value does not. If the value comes back cut short (group_concat_max_len, max_allowed_packet),
+        the count says so and the rows are read one by one instead.
+        """
+        self.prepare_bulk_session()
+        row = self.query('SELECT COUNT(*) AS n, GROUP_CONCAT(%s SEPARATOR \',\') AS v FROM %s WHERE %s' % (column, table, where), args)[0]
+        values = row['v'].split(',') if row['v'] else []
+        if len(values) != row['n']:
+            values = [item[column] for item in self.query('SELECT %s FROM %s WHERE %s' % (column, table, where), args)]
+        return {value.lower() for value in values}
+
     def has_table(self, table):
         return bool(self.query('SHOW TABLES LIKE %s', (table,)))
 
@@ -188,24 +236,40 @@ class ApiDatabase(Database):
                           'JOIN cell_mappings c ON c.id = h.cell_id WHERE h.host = %s', (host,))
         return rows[0] if rows else None
 
-    def _existing(self, table, column, values, chunk_size=1000):
-        """The subset of ``values`` present in ``table.column`` (chunked IN queries, index-backed)."""
-        values = list(values)
+    def mapped_host_keys(self, hosts, query=None):
+        """``host_key`` of each of ``hosts`` that has a host mapping, in any cell (chunked, index-backed IN queries).
+
+        ``query(sql, args)`` defaults to this database's ``query``; the direct engine passes its own to read inside
+        its transaction.
+        """
+        run = query or self.query
         found = set()
-        for start in range(0, len(values), chunk_size):
-            chunk = values[start:start + chunk_size]
-            placeholders = ', '.join(['%s'] * len(chunk))
-            found.update(row[column] for row in self.query(
-                'SELECT %s FROM %s WHERE %s IN (%s)' % (column, table, column, placeholders), chunk))
+        for chunk in chunks(hosts):
+            rows = run('SELECT host FROM host_mappings WHERE host IN (%s)' % placeholders(len(chunk)), chunk)
+            found.update(host_key(row['host']) for row in rows)
         return found
 
-    def mapped_hosts(self, hosts):
-        """The subset of ``hosts`` that already have a host mapping (in any cell)."""
-        return self._existing('host_mappings', 'host', hosts)
+    def unmapped_hosts(self, hosts):
+        """The ``hosts`` without a host mapping in any cell, in their order, compared as the database compares them."""
+        hosts = list(hosts)
+        mapped = self.mapped_host_keys(hosts)
+        return [host for host in hosts if host_key(host) not in mapped]
 
-    def mapped_instances(self, instance_uuids):
-        """The subset of ``instance_uuids`` that already have an instance mapping (in any cell)."""
-        return self._existing('instance_mappings', 'instance_uuid', instance_uuids)
+    def mapped_instance_uuids(self, instance_uuids):
+        """The lower-cased subset of ``instance_uuids`` that have an instance mapping, in any cell."""
+        found = set()
+        for chunk in chunks(instance_uuids):
+            found.update(row['instance_uuid'].lower() for row in self.query(
+                'SELECT instance_uuid FROM instance_mappings WHERE instance_uuid IN (%s)' % placeholders(len(chunk)), chunk))
+        return found
+
+    def instance_uuids_of_cell(self, cell_id):
+        """Lower-cased uuids of the instance mappings that point at cell ``cell_id``."""
+        return self.value_set('instance_mappings', 'instance_uuid', 'cell_id = %s', (cell_id,))
+
+    def marker_rows(self):
+        """The map_instances marker rows (``id``, ``instance_uuid``: the uuid of the next instance, dashes as spaces)."""
+        return self.query('SELECT id, instance_uuid FROM instance_mappings WHERE project_id = %s', (MARKER_PROJECT_ID,))
 
     def instance_mapping_counts(self):
         """{cell_id: count} of instance mappings; the map_instances marker row is not counted."""
@@ -232,6 +296,66 @@ class CellDatabase(Database):
             return self.scalar('SELECT COUNT(*) AS n FROM instances WHERE deleted = 0')
         return self.scalar('SELECT COUNT(*) AS n FROM instances WHERE deleted = 0 AND host = %s', (host,))
 
-    def instance_uuids(self):
-        """Every instance uuid, deleted ones included (map_instances maps those too)."""
-        return {row['uuid'] for row in self.query('SELECT uuid FROM instances')}
+    def discovery_rows(self, by_service=False):
+        """What ``discover_hosts`` loads, in its order: unmapped compute nodes (with the columns the direct engine
+        needs), or with ``by_service`` the nova-compute services."""
+        if by_service:
+            return self.query("SELECT id, host FROM services WHERE `binary` = 'nova-compute' AND deleted = 0 "
+                              "AND host IS NOT NULL ORDER BY id")
+        return self.query(
+            "SELECT id, host, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, "
+            "(numa_topology IS NOT NULL AND numa_topology != '' AND numa_topology NOT LIKE %s) AS legacy_numa "
+            "FROM compute_nodes WHERE mapped < 1 AND deleted = 0 ORDER BY id", ('%nova_object.name%',))
+
+    def has_hidden_column(self):
+        """Whether ``instances.hidden`` exists (cross-cell resize copies, Train and later)."""
+        return bool(self.query("SHOW COLUMNS FROM instances LIKE 'hidden'"))
+
+    def mappable_instance_uuids(self, hidden_column=True):
+        """Lower-cased uuids of the instances nova-manage maps: deleted ones included, hidden ones not."""
+        return self.value_set('instances', 'uuid', _visible(hidden_column))
+
+    def instance_rows(self, uuids, hidden_column=True):
+        """The rows (INSTANCE_COLUMNS) of ``uuids``, oldest first as nova-manage walks them (created_at, then id).
+
+        A large share of the cell is read with one ordered scan; a few instances by chunked IN queries.
+        """
+        where = _visible(hidden_column)
+        total = self.query('SELECT COUNT(*) AS n FROM instances WHERE %s' % where)[0]['n']
+        if len(uuids) * 4 >= total:
+            return [row for row in self.query('SELECT %s FROM instances WHERE %s ORDER BY created_at, id' % (INSTANCE_COLUMNS, where))
+                    if row['uuid'].lower() in uuids]
+        rows = []
+        for chunk in chunks(sorted(uuids)):
+            rows.extend(self.query('SELECT %s FROM instances WHERE uuid IN (%s)' % (INSTANCE_COLUMNS, placeholders(len(chunk))), chunk))
+        # MySQL sorts NULL first in ascending order.
+        rows.sort(key=lambda row: (row['created_at'] is not None, row['created_at'] or datetime.datetime.min, row['id']))
+        return rows
+
+    def existing_instance_uuids(self, uuids):
+        """The subset of ``uuids`` (as stored) that are instances of this cell."""
+        uuids = list(uuids)
+        if not uuids:
+            return set()
+        return {row['uuid'] for row in self.query('SELECT uuid FROM instances WHERE uuid IN (%s)' % placeholders(len(uuids)), uuids)}
+
+
+INSTANCE_COLUMNS = 'id, uuid, project_id, user_id, created_at'
+
+
+def _visible(hidden_column):
+    return '(hidden = 0 OR hidden IS NULL)' if hidden_column else '1 = 1'
+
+
+def unmapped_instance_uuids(api_db, cell_db, cell_id, hidden_column=True):
+    """Uuids of the cell's instances nova-manage would map (deleted included, hidden not) that have no mapping in any cell.
+
+    Any mapping counts, whatever its cell: nova-manage skips those too (it never updates a mapping). Two queries when
+    every instance is mapped to this cell (the usual case): the cell's uuids and the uuids mapped to this cell; the
+    rest is looked up by chunked, index-backed IN queries.
+    """
+    instances = cell_db.mappable_instance_uuids(hidden_column)
+    if not instances:
+        return set()
+    rest = instances - api_db.instance_uuids_of_cell(cell_id)
+    return rest - api_db.mapped_instance_uuids(sorted(rest))

@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: nova.cells contributors
 # Apache License 2.0 (see LICENSE)
-"""Set-based engines (``engine: direct``) for discover_hosts and map_instances.
+"""Set-based engines (``engine: direct``) for discover_hosts and map_instances: the writes.
 
 Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+The reads they plan with (unmapped nodes, unmapped instances, instance rows) are queries of _databases.
 
 They write exactly the rows nova-manage 34 writes, with a few statements per thousand rows instead of
 about eleven (discover_hosts) or four (map_instances) per row plus seconds of process start-up.
@@ -43,21 +44,25 @@ import datetime
 import time
 from collections import namedtuple
 
-from ansible_collections.nova.cells.plugins.module_utils._databases import MARKER_PROJECT_ID, DatabaseError
+from ansible_collections.nova.cells.plugins.module_utils._databases import (
+    MARKER_PROJECT_ID,
+    DatabaseError,
+    chunks,
+    host_key,
+    placeholders,
+)
 
 try:
     import pymysql
 except ImportError:  # pragma: no cover - _databases reports the missing library
     pymysql = None
 
-CHUNK_SIZE = 1000
 # nova/conf/compute.py: ``initial_*_allocation_ratio`` defaults, used when ``*_allocation_ratio`` is unset or 0.0.
 ALLOCATION_RATIOS = (('cpu_allocation_ratio', 4.0), ('ram_allocation_ratio', 1.0), ('disk_allocation_ratio', 1.0))
 ER_DUP_ENTRY = 1062
 ER_BAD_FIELD = 1054
 RETRYABLE_ERRORS = (1205, 1213)  # lock wait timeout, deadlock (also a Galera certification failure)
 TRANSACTION_RETRIES = 5
-GROUP_CONCAT_MAX_LEN = 256 * 1024 * 1024
 
 
 class DirectUnsupported(Exception):
@@ -71,22 +76,6 @@ class _Retry(Exception):
 def utcnow():
     """Naive UTC, as ``oslo_utils.timeutils.utcnow()`` gives Nova's ORM."""
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-
-
-def chunks(items, size=CHUNK_SIZE):
-    items = list(items)
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def host_key(host):
-    """How MySQL's ``utf8mb3_general_ci`` (PAD SPACE) compares two ASCII host names."""
-    return host.rstrip(' ').lower()
-
-
-def _placeholders(count, width=1):
-    row = '(%s)' % ', '.join(['%s'] * width) if width > 1 else '%s'
-    return ', '.join([row] * count)
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -143,15 +132,6 @@ def _warning_count(cursor):
     return 1 if count is None else count  # unknown: let SHOW WARNINGS tell
 
 
-def prepare_session(database):
-    """Session settings the engines rely on, once per connection: every warning of a 1,000-row INSERT IGNORE is
-    kept (the default keeps 64), and GROUP_CONCAT may return a whole cell's uuids."""
-    connection = database.connection()
-    if getattr(database, '_direct_session', None) is not connection:
-        _execute(database, 'SET SESSION max_error_count = 65535, group_concat_max_len = %s', (GROUP_CONCAT_MAX_LEN,))
-        database._direct_session = connection
-
-
 def _check_warnings(database, warnings, what):
     """After INSERT IGNORE: duplicates are expected, anything else (truncation, foreign key) is an error."""
     if not warnings:
@@ -165,7 +145,7 @@ def _check_warnings(database, warnings, what):
 
 def _in_transaction(database, work, retries=TRANSACTION_RETRIES):
     """Run ``work()`` in a REPEATABLE READ transaction with a consistent snapshot; retried on deadlock."""
-    prepare_session(database)
+    database.prepare_bulk_session()
     for attempt in range(retries + 1):
         try:
             _execute(database, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
@@ -201,15 +181,8 @@ def plan_discovery(api_db, cell_db, by_service=False):
 
     ``hosts`` are the hosts without a host mapping now (in node id order, one entry per host).
     """
-    if by_service:
-        rows = cell_db.query("SELECT id, host FROM services WHERE `binary` = 'nova-compute' AND deleted = 0 "
-                             "AND host IS NOT NULL ORDER BY id")
-        nodes = []
-    else:
-        rows = nodes = cell_db.query(
-            "SELECT id, host, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, "
-            "(numa_topology IS NOT NULL AND numa_topology != '' AND numa_topology NOT LIKE %s) AS legacy_numa "
-            "FROM compute_nodes WHERE mapped < 1 AND deleted = 0 ORDER BY id", ('%nova_object.name%',))
+    rows = cell_db.discovery_rows(by_service)
+    nodes = [] if by_service else rows
     unsupported = None
     if any(row.get('legacy_numa') for row in nodes):
         unsupported = 'compute nodes with a pre-Stein numa_topology, which nova-manage converts when it loads them'
@@ -221,19 +194,8 @@ def plan_discovery(api_db, cell_db, by_service=False):
         if not host.isascii():
             unsupported = unsupported or 'non-ASCII host names (compared by the database collation)'
         ordered.setdefault(host_key(host), host)
-    existing = _existing_hosts(api_db, list(ordered.values()))
-    hosts = [host for key, host in ordered.items() if key not in existing]
+    hosts = api_db.unmapped_hosts(ordered.values())
     return Plan(by_service, nodes, hosts, unsupported)
-
-
-def _existing_hosts(database, hosts, query=None):
-    """Keys of ``hosts`` that have a host mapping (chunked, index-backed IN queries)."""
-    run = query or database.query
-    found = set()
-    for chunk in chunks(hosts):
-        rows = run('SELECT host FROM host_mappings WHERE host IN (%s)' % _placeholders(len(chunk)), chunk)
-        found.update(host_key(row['host']) for row in rows)
-    return found
 
 
 def discover(api_db, cell_db, cell_id, plan, ratios, now=None):
@@ -254,7 +216,7 @@ def discover(api_db, cell_db, cell_id, plan, ratios, now=None):
         ids = [first_node[host_key(host)] for host in mapped]
         for chunk in chunks(ids):
             _execute(cell_db, 'UPDATE compute_nodes SET mapped = 1, updated_at = %%s WHERE id IN (%s)'
-                     % _placeholders(len(chunk)), [now] + chunk)
+                     % placeholders(len(chunk)), [now] + chunk)
     return mapped
 
 
@@ -270,7 +232,7 @@ def migrate_allocation_ratios(cell_db, nodes, ratios, now):
     assignments = ', '.join(f'{option} = IF({option} IS NULL OR {option} = 0, %s, {option})' for option, _initial in ALLOCATION_RATIOS)
     values = [ratios[option] for option, _initial in ALLOCATION_RATIOS]
     for chunk in chunks(ids):
-        _execute(cell_db, 'UPDATE compute_nodes SET %s, updated_at = %%s WHERE id IN (%s)' % (assignments, _placeholders(len(chunk))),
+        _execute(cell_db, 'UPDATE compute_nodes SET %s, updated_at = %%s WHERE id IN (%s)' % (assignments, placeholders(len(chunk))),
                  values + [now] + chunk)
     return len(ids)
 
@@ -279,14 +241,14 @@ def _insert_host_mappings(api_db, cell_id, hosts, now):
     """One transaction: insert what is missing, then read back (own snapshot) which rows this run created."""
 
     def work():
-        existing = _existing_hosts(api_db, hosts, query=lambda sql, args: _execute(api_db, sql, args, fetch=True))
+        existing = api_db.mapped_host_keys(hosts, query=lambda sql, args: _execute(api_db, sql, args, fetch=True))
         wanted = [host for host in hosts if host_key(host) not in existing]
         if not wanted:
             return []
         _count, warnings = _execute(api_db, 'INSERT IGNORE INTO host_mappings (created_at, cell_id, host) VALUES %s'
-                                    % _placeholders(len(wanted), 3), [value for host in wanted for value in (now, cell_id, host)])
+                                    % placeholders(len(wanted), 3), [value for host in wanted for value in (now, cell_id, host)])
         _check_warnings(api_db, warnings, 'inserting host mappings')
-        rows = _execute(api_db, 'SELECT host FROM host_mappings WHERE cell_id = %%s AND host IN (%s)' % _placeholders(len(wanted)),
+        rows = _execute(api_db, 'SELECT host FROM host_mappings WHERE cell_id = %%s AND host IN (%s)' % placeholders(len(wanted)),
                         [cell_id] + wanted, fetch=True)
         mine = {host_key(row['host']) for row in rows}
         return [host for host in wanted if host_key(host) in mine]
@@ -295,66 +257,6 @@ def _insert_host_mappings(api_db, cell_id, hosts, now):
 
 
 # -- map_instances -------------------------------------------------------------------------------
-
-INSTANCE_COLUMNS = 'id, uuid, project_id, user_id, created_at'
-
-
-def has_hidden_column(cell_db):
-    return bool(cell_db.query("SHOW COLUMNS FROM instances LIKE 'hidden'"))
-
-
-def _uuid_set(database, table, column, where, args=None):
-    """Lower-cased values of ``column``, fetched as one GROUP_CONCAT value when possible.
-
-    PyMySQL decodes rows in pure Python, so 10,000 one-column rows cost more than the query itself; one
-    concatenated value does not. If the value comes back cut short (group_concat_max_len, max_allowed_packet),
-    the count says so and the rows are read one by one instead.
-    """
-    prepare_session(database)
-    row = database.query('SELECT COUNT(*) AS n, GROUP_CONCAT(%s SEPARATOR \',\') AS v FROM %s WHERE %s' % (column, table, where), args)[0]
-    values = row['v'].split(',') if row['v'] else []
-    if len(values) != row['n']:
-        values = [item[column] for item in database.query('SELECT %s FROM %s WHERE %s' % (column, table, where), args)]
-    return {value.lower() for value in values}
-
-
-def unmapped_instance_uuids(api_db, cell_db, cell_id, hidden_column=True):
-    """Uuids of the cell's instances nova-manage would map (deleted included, hidden not) that have no mapping in any cell.
-
-    Two queries when every instance is mapped to this cell (the usual case): the cell's uuids and the uuids mapped
-    to this cell; the rest is looked up by chunked, index-backed IN queries.
-    """
-    instances = _uuid_set(cell_db, 'instances', 'uuid', _hidden_where(hidden_column))
-    if not instances:
-        return set()
-    rest = instances - _uuid_set(api_db, 'instance_mappings', 'instance_uuid', 'cell_id = %s', (cell_id,))
-    for chunk in chunks(sorted(rest)):
-        rest.difference_update(row['instance_uuid'].lower() for row in api_db.query(
-            'SELECT instance_uuid FROM instance_mappings WHERE instance_uuid IN (%s)' % _placeholders(len(chunk)), chunk))
-    return rest
-
-
-def _hidden_where(hidden_column):
-    return '(hidden = 0 OR hidden IS NULL)' if hidden_column else '1 = 1'
-
-
-def instance_rows(cell_db, uuids, hidden_column=True):
-    """The rows (INSTANCE_COLUMNS) of ``uuids``, oldest first as nova-manage walks them (created_at, then id).
-
-    A large share of the cell is read with one ordered scan; a few instances by chunked IN queries.
-    """
-    where = _hidden_where(hidden_column)
-    total = cell_db.query('SELECT COUNT(*) AS n FROM instances WHERE %s' % where)[0]['n']
-    if len(uuids) * 4 >= total:
-        return [row for row in cell_db.query('SELECT %s FROM instances WHERE %s ORDER BY created_at, id' % (INSTANCE_COLUMNS, where))
-                if row['uuid'].lower() in uuids]
-    rows = []
-    for chunk in chunks(sorted(uuids)):
-        rows.extend(cell_db.query('SELECT %s FROM instances WHERE uuid IN (%s)' % (INSTANCE_COLUMNS, _placeholders(len(chunk))), chunk))
-    # MySQL sorts NULL first in ascending order.
-    rows.sort(key=lambda row: (row['created_at'] is not None, row['created_at'] or datetime.datetime.min, row['id']))
-    return rows
-
 
 def map_instances(api_db, cell_db, cell_id, instances, now=None):
     """Insert the mappings of ``instances`` (rows of instance_rows), in their order.
@@ -367,13 +269,13 @@ def map_instances(api_db, cell_db, cell_id, instances, now=None):
         raise DatabaseError('%d instance(s) of the cell have no project_id or user_id, so nova-manage cannot map them '
                             'either: %s' % (len(broken), ', '.join(broken[:10]) + (' ...' if len(broken) > 10 else '')))
     now = now or utcnow()
-    prepare_session(api_db)
+    api_db.prepare_bulk_session()
     created = statements = 0
     for chunk in chunks(instances):
         values = [value for row in chunk for value in (now, row['uuid'], cell_id, row['project_id'], row['user_id'], 0)]
         count, warnings = _retrying(lambda chunk=chunk, values=values: _execute(
             api_db, 'INSERT IGNORE INTO instance_mappings (created_at, instance_uuid, cell_id, project_id, user_id, '
-                    'queued_for_delete) VALUES %s' % _placeholders(len(chunk), 6), values))
+                    'queued_for_delete) VALUES %s' % placeholders(len(chunk), 6), values))
         _check_warnings(api_db, warnings, 'inserting instance mappings')
         created += count
         statements += 1
@@ -383,14 +285,13 @@ def map_instances(api_db, cell_db, cell_id, instances, now=None):
 
 def remove_markers(api_db, cell_db):
     """Delete map_instances marker rows that point into this cell: a run to completion consumes them."""
-    markers = api_db.query('SELECT id, instance_uuid FROM instance_mappings WHERE project_id = %s', (MARKER_PROJECT_ID,))
+    markers = api_db.marker_rows()
     if not markers:
         return 0
     uuids = {row['instance_uuid'].replace(' ', '-'): row['id'] for row in markers}
-    found = cell_db.query('SELECT uuid FROM instances WHERE uuid IN (%s)' % _placeholders(len(uuids)), list(uuids))
-    ids = [uuids[row['uuid']] for row in found if row['uuid'] in uuids]
+    ids = sorted(uuids[uuid] for uuid in cell_db.existing_instance_uuids(uuids) if uuid in uuids)
     if ids:
-        _execute(api_db, 'DELETE FROM instance_mappings WHERE project_id = %%s AND id IN (%s)' % _placeholders(len(ids)),
+        _execute(api_db, 'DELETE FROM instance_mappings WHERE project_id = %%s AND id IN (%s)' % placeholders(len(ids)),
                  [MARKER_PROJECT_ID] + ids)
     return len(ids)
 

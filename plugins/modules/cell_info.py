@@ -151,8 +151,7 @@ class CellInfoModule(NovaCellsModule):
         except (DatabaseError, NovaCellsError) as exc:
             self.ansible.warn(self.mask('cell %r: %s' % (cell['name'], exc)))
             return dict(reachable=False, error=self.mask(str(exc)), unmapped_hosts=[])
-        already = api_db.mapped_hosts(candidates)
-        return dict(reachable=True, unmapped_hosts=[host for host in candidates if host not in already])
+        return dict(reachable=True, unmapped_hosts=api_db.unmapped_hosts(candidates))
 
 
 def main():

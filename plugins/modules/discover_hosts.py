@@ -119,6 +119,7 @@ import time
 
 from ansible_collections.nova.cells.plugins.module_utils import _direct
 from ansible_collections.nova.cells.plugins.module_utils._cells import find_cell, regular_cells, require_cell
+from ansible_collections.nova.cells.plugins.module_utils._databases import host_key
 from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
 from ansible_collections.nova.cells.plugins.module_utils._nova_manage import RETRY
 
@@ -220,9 +221,7 @@ class DiscoverHostsModule(NovaCellsModule):
     def candidates(self, api_db, cell):
         cell_db = self.cell_db(cell)
         hosts = cell_db.compute_service_hosts() if self.params['by_service'] else cell_db.unmapped_compute_hosts()
-        # Compared as the database compares them (case-insensitive): nova-manage finds 'cmp1' for 'CMP1' too.
-        already = {_direct.host_key(host) for host in api_db.mapped_hosts(hosts)}
-        return [host for host in hosts if _direct.host_key(host) not in already]
+        return api_db.unmapped_hosts(hosts)
 
     def arguments(self, cell):
         args = ['--cell_uuid', cell['uuid'], '--strict', '--verbose']
@@ -249,9 +248,9 @@ class DiscoverHostsModule(NovaCellsModule):
         if not created:
             return []
         # Read back as well: a host counts once its mapping is in this cell.
-        now_mapped = {row['host'] for row in api_db.host_mappings(cell['id'])}
-        created = set(created)
-        return [host for host in candidates if host in created and host in now_mapped]
+        now_mapped = {host_key(row['host']) for row in api_db.host_mappings(cell['id'])}
+        created = {host_key(host) for host in created}
+        return [host for host in candidates if host_key(host) in created and host_key(host) in now_mapped]
 
 
 def main():

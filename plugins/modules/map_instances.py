@@ -103,6 +103,7 @@ commands:
 
 from ansible_collections.nova.cells.plugins.module_utils import _direct
 from ansible_collections.nova.cells.plugins.module_utils._cells import require_cell
+from ansible_collections.nova.cells.plugins.module_utils._databases import unmapped_instance_uuids
 from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
 from ansible_collections.nova.cells.plugins.module_utils._nova_manage import MORE
 
@@ -126,8 +127,8 @@ class MapInstancesModule(NovaCellsModule):
         nova-manage, so they are not counted either."""
         cell_db = self.cell_db(cell)
         if self._hidden_column is None:
-            self._hidden_column = _direct.has_hidden_column(cell_db)
-        return _direct.unmapped_instance_uuids(api_db, cell_db, cell['id'], hidden_column=self._hidden_column)
+            self._hidden_column = cell_db.has_hidden_column()
+        return unmapped_instance_uuids(api_db, cell_db, cell['id'], hidden_column=self._hidden_column)
 
     def unmapped(self, api_db, cell):
         return len(self.unmapped_uuids(api_db, cell))
@@ -170,7 +171,7 @@ class MapInstancesModule(NovaCellsModule):
             return self.exit(changed=False, unmapped_before=0, mapped=0, batches=0)
         if self.check_mode:
             return self.exit(changed=True, unmapped_before=len(uuids), mapped=len(uuids), batches=0)
-        rows = _direct.instance_rows(self.cell_db(cell), uuids, hidden_column=self._hidden_column)
+        rows = self.cell_db(cell).instance_rows(uuids, hidden_column=self._hidden_column)
         created, statements = _direct.map_instances(api_db, self.cell_db(cell), cell['id'], rows)
         return self.exit(changed=created > 0, unmapped_before=len(uuids), mapped=created, batches=statements)
 

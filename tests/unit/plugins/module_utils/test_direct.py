@@ -15,7 +15,7 @@ import re
 import pymysql
 import pytest
 
-from ansible_collections.nova.cells.plugins.module_utils import _direct
+from ansible_collections.nova.cells.plugins.module_utils import _databases, _direct
 from ansible_collections.nova.cells.plugins.module_utils._databases import DatabaseError
 
 NOW = datetime.datetime(2026, 1, 2, 3, 4, 5)
@@ -43,32 +43,33 @@ class Cursor:
         return self.rows
 
 
-class Database:
-    """A fake _databases.Database: ``query`` and ``connection().cursor()`` both go to ``handle``."""
-
-    label = 'fake database'
+class Connection:
+    """A fake PyMySQL connection: every statement goes to ``handle(sql, args)`` -> (rows, count, warnings)."""
 
     def __init__(self, handle):
         self.handle = handle
         self.statements = []
 
-    def connection(self):
-        return self
-
     def cursor(self):
         return Cursor(self)
 
-    def query(self, sql, args=None):
-        with self.cursor() as cursor:
-            cursor.execute(sql, args)
-            return cursor.fetchall()
+
+class FakeDatabase(_databases.ApiDatabase, _databases.CellDatabase):
+    """The real query code of _databases (API and cell queries alike) on a fake connection."""
+
+
+def Database(handle):
+    database = FakeDatabase('mysql+pymysql://nova:pw@db/nova', label='fake database')
+    database._connection = Connection(handle)
+    database.statements = database._connection.statements
+    return database
 
 
 class ApiModel:
     """host_mappings / instance_mappings with snapshot visibility; ``concurrent`` hosts commit before our INSERT."""
 
     def __init__(self, mapped=(), concurrent=(), deadlocks=0):
-        self.committed = {_direct.host_key(host): host for host in mapped}
+        self.committed = {_databases.host_key(host): host for host in mapped}
         self.concurrent = list(concurrent)
         self.deadlocks = deadlocks
         self.snapshot = None
@@ -92,17 +93,17 @@ class ApiModel:
             return [], 0, 0
         if sql.startswith('SELECT host FROM host_mappings WHERE host IN'):
             visible = self.visible()
-            return [{'host': visible[_direct.host_key(host)]} for host in args if _direct.host_key(host) in visible], 0, 0
+            return [{'host': visible[_databases.host_key(host)]} for host in args if _databases.host_key(host) in visible], 0, 0
         if sql.startswith('INSERT IGNORE INTO host_mappings'):
             if self.deadlocks:
                 self.deadlocks -= 1
                 raise pymysql.err.OperationalError(1213, 'Deadlock found when trying to get lock')
             for host in self.concurrent:
-                self.committed[_direct.host_key(host)] = host
+                self.committed[_databases.host_key(host)] = host
             self.concurrent = []
             inserted, duplicates = 0, []
             for host in args[2::3]:
-                key = _direct.host_key(host)
+                key = _databases.host_key(host)
                 if key in self.committed or key in self.own:
                     duplicates.append(host)
                 else:
@@ -112,7 +113,7 @@ class ApiModel:
             return [], inserted, len(self.warnings)
         if sql.startswith('SELECT host FROM host_mappings WHERE cell_id'):
             visible = self.visible()
-            return [{'host': visible[_direct.host_key(host)]} for host in args[1:] if _direct.host_key(host) in visible], 0, 0
+            return [{'host': visible[_databases.host_key(host)]} for host in args[1:] if _databases.host_key(host) in visible], 0, 0
         if sql == 'SHOW WARNINGS':
             return self.warnings, 0, 0
         if sql.startswith('SET SESSION max_error_count'):
@@ -223,14 +224,14 @@ def test_allocation_ratio_that_is_no_number_is_refused():
 
 
 def test_host_key_compares_like_mysql_general_ci():
-    assert _direct.host_key('CMP1 ') == _direct.host_key('cmp1') == 'cmp1'
-    assert _direct.host_key(' cmp1') != _direct.host_key('cmp1')   # leading space counts
+    assert _databases.host_key('CMP1 ') == _databases.host_key('cmp1') == 'cmp1'
+    assert _databases.host_key(' cmp1') != _databases.host_key('cmp1')   # leading space counts
 
 
 def test_chunks_and_placeholders():
-    assert [len(chunk) for chunk in _direct.chunks(range(2500))] == [1000, 1000, 500]
-    assert _direct._placeholders(2) == '%s, %s'
-    assert _direct._placeholders(2, 3) == '(%s, %s, %s), (%s, %s, %s)'
+    assert [len(chunk) for chunk in _databases.chunks(range(2500))] == [1000, 1000, 500]
+    assert _databases.placeholders(2) == '%s, %s'
+    assert _databases.placeholders(2, 3) == '(%s, %s, %s), (%s, %s, %s)'
 
 
 # -- discover_hosts --------------------------------------------------------------------------------
@@ -341,7 +342,7 @@ def test_unmapped_instances_need_two_queries_when_all_are_mapped_here():
     api = ApiModel()
     api.instance_mappings = [(NOW, instance(i)['uuid'], 7, 'p', 'u', 0) for i in range(3)]
     api_db, cell_db = Database(api.handle), Database(CellModel(instances=[instance(i) for i in range(3)] + [instance(3, hidden=1)]).handle)
-    assert _direct.unmapped_instance_uuids(api_db, cell_db, 7) == set()
+    assert _databases.unmapped_instance_uuids(api_db, cell_db, 7) == set()
     queries = [sql for sql, _args in api_db.statements + cell_db.statements if sql.startswith('SELECT')]
     assert len(queries) == 2 and 'WHERE (hidden = 0 OR hidden IS NULL)' in cell_db.statements[1][0]
 
@@ -350,7 +351,7 @@ def test_a_cut_short_group_concat_falls_back_to_rows():
     api = ApiModel()
     api_db = Database(api.handle)
     cell_db = Database(CellModel(instances=[instance(i) for i in range(3)], concat_limit=40).handle)
-    assert _direct.unmapped_instance_uuids(api_db, cell_db, 7) == {instance(i)['uuid'] for i in range(3)}
+    assert _databases.unmapped_instance_uuids(api_db, cell_db, 7) == {instance(i)['uuid'] for i in range(3)}
     assert any(sql.startswith('SELECT uuid FROM instances WHERE') for sql, _args in cell_db.statements)
 
 
@@ -361,7 +362,7 @@ def test_instance_rows_come_oldest_first_like_nova_manage_walks_them(share):
                      + [instance(key) for key in range(10, 30 if share.startswith('few') else 10)])
     cell.instances[3]['created_at'] = None   # MySQL sorts NULL first
     cell_db = Database(cell.handle)
-    rows = _direct.instance_rows(cell_db, {row['uuid'] for row in cell.instances[:4]})
+    rows = cell_db.instance_rows({row['uuid'] for row in cell.instances[:4]})
     assert [row['id'] for row in rows] == [0, 1, 2, 3]
     assert any(' IN (' in sql for sql, _args in cell_db.statements) == share.startswith('few')
 
@@ -372,8 +373,8 @@ def test_map_instances_inserts_nova_manage_columns_and_skips_mappings_elsewhere(
     api.markers = [instance(2)['uuid'].replace('-', ' '), 'ffffffff ffff ffff ffff ffffffffffff']
     cell = CellModel(instances=[instance(i) for i in range(4)])
     api_db, cell_db = Database(api.handle), Database(cell.handle)
-    uuids = _direct.unmapped_instance_uuids(api_db, cell_db, 7)
-    rows = _direct.instance_rows(cell_db, uuids)
+    uuids = _databases.unmapped_instance_uuids(api_db, cell_db, 7)
+    rows = cell_db.instance_rows(uuids)
     assert [row['id'] for row in rows] == [0, 2, 3]
     created, statements = _direct.map_instances(api_db, cell_db, 7, rows, now=NOW)
     assert (created, statements) == (3, 1)
@@ -391,7 +392,9 @@ def test_instances_nova_manage_cannot_map_fail_before_any_write():
 
 def test_unknown_column_errors_name_the_release_requirement():
     def handle(sql, args):
-        raise pymysql.err.OperationalError(1054, "Unknown column 'user_id' in 'field list'")
+        if sql.startswith('INSERT'):
+            raise pymysql.err.OperationalError(1054, "Unknown column 'user_id' in 'field list'")
+        return [], 0, 0
 
     with pytest.raises(DatabaseError, match=re.escape('needs the schema of the Nova release')):
         _direct.map_instances(Database(handle), Database(CellModel().handle), 7, [instance(1)], now=NOW)
