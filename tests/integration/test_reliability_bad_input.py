@@ -1,4 +1,4 @@
-"""Reliability, bad input: malformed or dangerous inputs to every module and role are refused, before any write.
+"""Reliability, bad input: inputs that the state of real databases makes wrong are refused, before any write.
 
 Each case runs one module (directly, without the ansible CLI: fast) or one role host (one
 ``ansible-playbook`` run with a host per case) against this file's own databases: an API database,
@@ -6,6 +6,11 @@ cell0 and two cell databases with Nova's real schema, seeded with cells, hosts a
 Every case must fail with a clear, actionable message (a distinctive fragment of it is asserted),
 and ``CHECKSUM TABLE`` over every table of those schemas, taken before and after, must show no
 change. The servicegroup cases also prove that the nova.conf they point at is unchanged.
+
+Input that is wrong by itself (malformed URLs, names, numbers, ServiceGroup settings) needs no service:
+those cases are unit tests (tests/unit/plugins/modules/test_bad_input.py) that also prove the module read
+and ran nothing. What stays here depends on real databases: duplicates, cells and hosts in use, unknown
+cells, unreachable servers and wrong credentials, a missing nova-manage.
 """
 
 from __future__ import annotations
@@ -17,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import NOVA_DB_PASSWORD, RABBIT_PASSWORD, Lab, record_figure
+from harness import NOVA_DB_PASSWORD, RABBIT_PASSWORD, Lab
 
-SECTION = "reliability: bad input"
 API_DB = "nova_bad_api"
 CELL0_DB = "nova_bad_cell0"
 CELL_DBS = {"bcell1": "nova_bad_cell1", "bcell2": "nova_bad_cell2"}
@@ -34,10 +38,7 @@ UUIDS = {
 LIVE_INSTANCE = "1a000000-0000-4000-8000-000000000001"
 DELETED_INSTANCE = "1a000000-0000-4000-8000-000000000002"
 WRONG_PASSWORD = "not+the@right/pw"  # deliberately wrong
-LONG_NAME = "c" * 300
 METACHARACTERS = "cell1; rm -rf / #$(reboot)`id`"
-# Tally for the figures; loadfile keeps this file in one process.
-TALLY = {"refused": 0, "tables changed": 0}
 
 
 class World:
@@ -128,9 +129,8 @@ def world_fixture(nova_lab: Lab) -> World:
     for database in CELL_DBS.values():
         nova_lab.clone_database("nova_cell1", database)
     seed(world)
-    tables = sum(len(names) for names in world.tables().values())
-    record_figure(SECTION, "tables checksummed before and after every bad input", tables)
-    record_figure(SECTION, "bad inputs in the matrix", len(MODULE_CASES) + len(ROLE_CASES))
+    # The checksums compare something: every schema has Nova's tables.
+    assert all(len(names) > 10 for names in world.tables().values()), world.tables()
     return world
 
 
@@ -165,57 +165,6 @@ def sg(**kwargs: Any) -> Callable[[World], dict[str, Any]]:
 
 
 MODULE_CASES = [
-    # -- URLs ----------------------------------------------------------------------------------------------
-    Case("cell-db-url-without-scheme", "cell", cell(name="bnew", database_connection="127.0.0.1:3306/nova_x", transport_url=good_mq()), "has no scheme"),
-    Case(
-        "cell-db-url-unknown-scheme",
-        "cell",
-        cell(name="bnew", database_connection="postgresql://nova:pw@127.0.0.1/nova_x", transport_url=good_mq()),
-        "unsupported scheme 'postgresql'",
-    ),
-    Case(
-        "cell-db-url-without-database",
-        "cell",
-        cell(name="bnew", database_connection="mysql+pymysql://nova:pw@127.0.0.1:3306", transport_url=good_mq()),
-        "names no database",
-    ),
-    Case(
-        "cell-db-url-port-out-of-range",
-        "cell",
-        cell(name="bnew", database_connection="mysql+pymysql://nova:pw@127.0.0.1:99999/x", transport_url=good_mq()),
-        "has an invalid port",
-    ),
-    Case("cell-db-url-without-host", "cell", cell(name="bnew", database_connection="mysql+pymysql:///nova_x", transport_url=good_mq()), "has no host"),
-    Case(
-        "cell-db-url-with-a-path",
-        "cell",
-        cell(name="bnew", database_connection="mysql+pymysql://nova:pw@127.0.0.1/a/b", transport_url=good_mq()),
-        "more than a database name",
-    ),
-    Case(
-        "cell-transport-unknown-scheme",
-        "cell",
-        cell(name="bnew", database_connection=good_db(), transport_url="http://nova:pw@127.0.0.1:5672/x"),
-        "unknown transport scheme 'http'",
-    ),
-    Case("cell-transport-without-scheme", "cell", cell(name="bnew", database_connection=good_db(), transport_url="127.0.0.1:5672/x"), "has no scheme"),
-    Case("cell-transport-empty", "cell", cell(name="bnew", database_connection=good_db(), transport_url=""), "transport_url is empty"),
-    Case("cell-transport-none-for-a-regular-cell", "cell", cell(name="bnew", database_connection=good_db(), transport_url="none:///"), "only valid for cell0"),
-    Case(
-        "cell-transport-bad-port",
-        "cell",
-        cell(name="bnew", database_connection=good_db(), transport_url="rabbit://nova:pw@127.0.0.1:notaport/x"),
-        "invalid host or port",
-    ),
-    Case(
-        "cell-template-without-base",
-        "cell",
-        cell(name="bnew", database_connection=good_db(), transport_url="{scheme}://{username}:{password}@127.0.0.1:{nope}/x"),
-        "cannot be rendered",
-    ),
-    Case(
-        "api-db-url-unknown-scheme", "cell_info", lambda w: w.args(api_database_connection="sqlite:////var/lib/nova/nova.sqlite"), "unsupported scheme 'sqlite'"
-    ),
     # -- reachability and credentials ------------------------------------------------------------------------
     Case(
         "api-db-unreachable",
@@ -235,27 +184,13 @@ MODULE_CASES = [
         lambda w: w.args(api_database_connection=w.db_url("nova_bad_nowhere")),
         "the database does not exist or the user has no privileges on it",
     ),
-    Case("config-file-missing", "cell_info", lambda w: w.args(config_files=[str(w.root / "missing" / "nova.conf")]), "does not exist; set config_files"),
     Case(
         "nova-manage-missing", "db_sync", lambda w: w.args(database="api", nova_manage=["/nonexistent/bin/nova-manage"]), "command not found; set nova_manage"
     ),
-    # -- names and uuids -----------------------------------------------------------------------------------
+    # -- names and uuids against the stored cells ----------------------------------------------------------
     Case("cell-duplicate-name", "cell", cell(name="dup", disabled=True), "is used by 2 cell mappings"),
     Case("cell-duplicate-name-absent", "cell", cell(name="dup", state="absent"), "is used by 2 cell mappings"),
     Case("discover-all-with-duplicate-names", "discover_hosts", lambda w: w.args(), "is used by 2 cell mappings"),
-    Case("cell-name-empty", "cell", cell(name="", database_connection=good_db(), transport_url=good_mq()), "cell name is empty"),
-    Case("cell-name-surrounding-space", "cell", cell(name=" bcell1", disabled=True), "leading or trailing white space"),
-    Case(
-        "cell-name-control-character", "cell", cell(name="cell\x1b[2J", database_connection=good_db(), transport_url=good_mq()), "contains control characters"
-    ),
-    Case(
-        "cell-name-shell-metacharacters",
-        "cell",
-        cell(name=METACHARACTERS, database_connection=good_db(), transport_url=good_mq()),
-        "shells and scripts interpret",
-    ),
-    Case("cell-name-300-characters", "cell", cell(name=LONG_NAME, database_connection=good_db(), transport_url=good_mq()), "Nova stores at most 255"),
-    Case("cell-uuid-not-a-uuid", "cell", cell(name="bcell1", uuid="bcell1; DROP TABLE cell_mappings"), "is not a valid cell uuid"),
     Case("cell-uuid-unknown", "cell", cell(name="bnew", uuid="b0000000-0000-4000-8000-0000000000ff"), "there is no cell with uuid"),
     Case("cell-rename-onto-another-cell", "cell", cell(name="bcell1", uuid=UUIDS["bcell2"]), "that name is already used by"),
     Case("cell-create-without-urls", "cell", cell(name="bnew"), "creating it needs database_connection and transport_url"),
@@ -272,9 +207,6 @@ MODULE_CASES = [
         "would share its transport URL",
     ),
     # -- cell0 -------------------------------------------------------------------------------------------
-    Case("cell0-disabled", "cell", cell(name="cell0", disabled=True), "cell0 cannot be disabled"),
-    Case("cell0-with-a-transport-url", "cell", cell(name="cell0", transport_url=good_mq()), "cell0 has no message queue"),
-    Case("cell0-uuid-under-another-name", "cell", cell(name="notcell0", uuid=CELL0_UUID), "must be named 'cell0'"),
     Case("cell0-deleted", "cell", cell(name="cell0", state="absent", force=True), "cell0 cannot be deleted"),
     Case("discover-in-cell0", "discover_hosts", lambda w: w.args(cell="cell0"), "cell0 holds no hosts"),
     Case("map-instances-in-cell0", "map_instances", lambda w: w.args(cell="cell0"), "cell0 holds no hosts"),
@@ -285,78 +217,20 @@ MODULE_CASES = [
     Case("delete-cell-with-hosts-check-mode", "cell", cell(name="bcell1", state="absent"), "still has 1 mapped host(s)", check=True),
     Case("delete-host-with-instances", "host", lambda w: w.args(name="bhost1"), "still has 1 instance(s)"),
     Case("delete-host-from-the-wrong-cell", "host", lambda w: w.args(name="bhost1", cell="bcell2"), "is mapped to cell 'bcell1'"),
-    Case("host-name-shell-metacharacters", "host", lambda w: w.args(name="bhost1;reboot"), "shells and scripts interpret"),
-    Case("host-name-300-characters", "host", lambda w: w.args(name="h" * 300), "Nova stores at most 255"),
-    Case("host-state-present", "host", lambda w: w.args(name="bhost1", state="present"), "value of state must be one of: absent"),
     # -- unknown cells -------------------------------------------------------------------------------------
     Case("host-unknown-cell", "host", lambda w: w.args(name="bhost1", cell="nosuchcell"), "there is no cell named 'nosuchcell'"),
     Case("discover-unknown-cell", "discover_hosts", lambda w: w.args(cell="nosuchcell"), "there is no cell named 'nosuchcell'"),
     Case("map-instances-unknown-cell", "map_instances", lambda w: w.args(cell=METACHARACTERS), "there is no cell named"),
     Case("cell-info-unknown-cell", "cell_info", lambda w: w.args(cells=["bcell1", "nosuchcell"]), "there is no cell named 'nosuchcell'"),
     Case("service-status-unknown-cell", "service_status", lambda w: w.args(cells=["nosuchcell"]), "there is no cell named 'nosuchcell'"),
-    # -- numbers -------------------------------------------------------------------------------------------
-    Case("discover-negative-retries", "discover_hosts", lambda w: w.args(cell="bcell1", retries=-1), "must not be negative"),
-    Case("map-instances-max-count-zero", "map_instances", lambda w: w.args(cell="bcell1", max_count=0), "max_count must be a positive"),
-    Case("map-instances-max-batches-zero", "map_instances", lambda w: w.args(cell="bcell1", max_batches=0), "max_batches must be at least 1"),
-    # -- db_sync -------------------------------------------------------------------------------------------
-    Case(
-        "db-sync-cell-without-database",
-        "db_sync",
-        lambda w: w.args(database="cell", config_files=[w.conf("bad-nodb", {"api_database": {"connection": w.api_url}})]),
-        "[database]/connection is not set",
-    ),
-    Case(
-        "db-sync-cell-unknown-scheme",
-        "db_sync",
-        lambda w: w.args(
-            database="cell",
-            config_files=[w.conf("bad-sqlite", {"api_database": {"connection": w.api_url}, "database": {"connection": "sqlite:///nova.sqlite"}})],
-        ),
-        "unsupported scheme 'sqlite'",
-    ),
-    Case("db-sync-unknown-database-kind", "db_sync", lambda w: w.args(database="everything"), "value of database must be one of: api, cell"),
     # -- ServiceGroup ----------------------------------------------------------------------------------------
-    Case("servicegroup-zk-on-a-modern-release", "servicegroup", sg(driver="zk", zookeeper_address=["127.0.0.1:2181"]), "zk"),
-    Case(
-        "servicegroup-down-time-not-above-interval",
-        "servicegroup",
-        sg(driver="db", report_interval=30, service_down_time=30),
-        "must be greater than report_interval",
-    ),
-    Case("servicegroup-mc-empty-server-list", "servicegroup", sg(driver="mc", memcache_servers=[]), "is empty: give at least one"),
-    Case("servicegroup-mc-no-server-list", "servicegroup", sg(driver="mc"), "memcache"),
-    Case("servicegroup-mc-unix-socket", "servicegroup", sg(driver="mc", memcache_servers=["unix:/run/memcached.sock"]), "unix socket"),
-    Case("servicegroup-mc-server-without-port", "servicegroup", sg(driver="mc", memcache_servers=["127.0.0.1"]), "has no port"),
-    Case("servicegroup-mc-server-listed-twice", "servicegroup", sg(driver="mc", memcache_servers=["127.0.0.1:11211", "127.0.0.1:11211"]), "twice"),
-    Case(
-        "servicegroup-mc-null-backend",
-        "servicegroup",
-        sg(driver="mc", memcache_servers=["127.0.0.1:11211"], cache_backend="dogpile.cache.null"),
-        "stores nothing",
-    ),
-    Case("servicegroup-mc-short-expiration", "servicegroup", sg(driver="mc", memcache_servers=["127.0.0.1:11211"], backend_expiration_time=60), "604800"),
     Case(
         "servicegroup-mc-backend-down",
         "servicegroup",
         sg(driver="mc", memcache_servers=lambda w: [f"127.0.0.1:{w.closed_port}"], check_backend=True, backend_timeout=2),
         "did not answer",
     ),
-    Case("servicegroup-zero-report-interval", "servicegroup", sg(driver="db", report_interval=0), "report_interval must be at least 1"),
-    Case("servicegroup-unknown-release", "servicegroup", sg(driver="db", nova_release="banana"), "cannot parse nova_release 'banana'"),
-    Case("servicegroup-path-is-a-directory", "servicegroup", lambda w: {"path": str(w.root / "sub"), "driver": "db", "nova_release": "34"}, "is a directory"),
-    Case(
-        "servicegroup-directory-missing",
-        "servicegroup",
-        lambda w: {"path": str(w.root / "missing" / "nova.conf"), "driver": "db", "nova_release": "34"},
-        "does not exist",
-    ),
     Case("service-status-zk-without-servers", "service_status", lambda w: w.args(driver="zk"), "no ZooKeeper servers"),
-    Case(
-        "service-status-unknown-driver-in-config",
-        "service_status",
-        lambda w: w.args(config_files=[w.conf("bad-sgdriver", {"DEFAULT": {"servicegroup_driver": "redis"}, "api_database": {"connection": w.api_url}})]),
-        "is not a driver Nova knows",
-    ),
 ]
 
 
@@ -365,14 +239,10 @@ def test_module_refuses_bad_input(world: World, run_module, case: Case) -> None:
     before = world.checksums()
     result = run_module(case.module, case.args(world), check=case.check)
     changed_tables = sorted(name for name, value in world.checksums().items() if before.get(name) != value)
-    TALLY["tables changed"] += len(changed_tables)
-    record_figure(SECTION, "tables changed by bad inputs", TALLY["tables changed"])
     assert result.failed, f"{case.id} was accepted: {result.result}"
     assert "Traceback" not in (result.msg or "") and "exception" not in result, result.result
     assert case.expect in (result.msg or ""), result.msg
     assert not changed_tables, f"{case.id} wrote to {changed_tables}"
-    TALLY["refused"] += 1
-    record_figure(SECTION, "bad inputs refused with a clear message and no write", TALLY["refused"])
 
 
 # -- roles: one ansible-playbook run, one host per bad input -------------------------------------------------
@@ -473,8 +343,6 @@ def role_run_fixture(world: World, run_playbook) -> dict[str, Any]:
     before = world.checksums()
     result = run_playbook(ROLE_PLAYBOOK, inventory=role_inventory(world), timeout=600, extra_env={"ANSIBLE_PIPELINING": "1"})
     changed = sorted(name for name, value in world.checksums().items() if before.get(name) != value)
-    TALLY["tables changed"] += len([name for name in changed if not name.startswith("/")])
-    record_figure(SECTION, "tables changed by bad inputs", TALLY["tables changed"])
     return {"result": result, "changed": changed}
 
 
@@ -488,5 +356,3 @@ def test_role_refuses_bad_input(world: World, role_run: dict[str, Any], case: Ro
     assert "Traceback" not in str(result.get("msg", "")), result
     assert not (world.root / "roles" / case.id / "nova.conf").exists(), f"{case.id} wrote nova.conf before refusing"
     assert not [path for path in role_run["changed"] if not path.startswith(str(world.root / "roles"))], role_run["changed"]
-    TALLY["refused"] += 1
-    record_figure(SECTION, "bad inputs refused with a clear message and no write", TALLY["refused"])
