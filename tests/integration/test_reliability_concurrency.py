@@ -73,13 +73,7 @@ def test_parallel_runs_creating_the_same_cell_leave_one_mapping(world: World) ->
     changed = sum(1 for result in results if result.changed)
     mappings = lab.query(API_DB, "SELECT uuid FROM cell_mappings WHERE name = %s", (CELL,))
     nova_manage_runs = sum(len(result["commands"]) for result in results)
-    label = f"{CELL_RUNS} parallel cell runs, same cell"
-    record_figure(SECTION, f"{label}: runs", len(results))
-    record_figure(SECTION, f"{label}: failed runs", len(failed))
-    record_figure(SECTION, f"{label}: runs reporting changed", changed)
-    record_figure(SECTION, f"{label}: nova-manage create_cell calls", nova_manage_runs)
-    record_figure(SECTION, f"{label}: cell mappings left", len(mappings))
-    record_durations(label, timed, wall)
+    record_durations(f"{CELL_RUNS} parallel cell runs, same cell", timed, wall)
     assert not failed, failed
     assert len(mappings) == 1, mappings
     assert changed == 1 and nova_manage_runs == 1
@@ -107,20 +101,19 @@ def test_parallel_discover_hosts_map_every_host_once(world: World) -> None:
     counts = {row["host"]: row["n"] for row in lab.query(API_DB, "SELECT host, COUNT(*) AS n FROM host_mappings GROUP BY host")}
     nova_manage_runs = sum(len(result["commands"]) for result in results)
     unmarked = lab.query(CELL_DB, "SELECT COUNT(*) AS n FROM compute_nodes WHERE mapped = 0")[0]["n"]
+    changed = sum(1 for result in results if result.changed)
     label = f"{DISCOVER_RUNS} parallel discover_hosts runs, {len(DISCOVER_HOSTS)} new hosts"
-    record_figure(SECTION, f"{label}: failed runs", len(failed))
-    record_figure(SECTION, f"{label}: runs reporting changed", sum(1 for result in results if result.changed))
+    record_figure(SECTION, f"{label}: runs reporting changed", changed)
     record_figure(SECTION, f"{label}: nova-manage discover_hosts calls (retries included)", nova_manage_runs)
-    record_figure(SECTION, f"{label}: hosts mapped", len(counts))
-    record_figure(SECTION, f"{label}: duplicate host mappings", sum(n - 1 for n in counts.values()))
-    record_figure(SECTION, f"{label}: compute_nodes left with mapped=0", unmarked)
     record_durations(label, timed, wall)
     assert not failed, failed
     assert sorted(counts) == DISCOVER_HOSTS and set(counts.values()) == {1}
+    # The run that creates a host mapping marks the host's node (one node per host here); none is interrupted.
+    assert unmarked == 0
+    # At least one run maps hosts; every run that maps hosts ran nova-manage at least once.
+    assert 1 <= changed <= DISCOVER_RUNS and nova_manage_runs >= changed
     # Each run reports only the hosts it mapped itself (issue 13): every host is reported by exactly one run.
     reported = [host for result in results for host in result["mapped_hosts"].get(CELL, [])]
-    record_figure(SECTION, f"{label}: hosts reported mapped, all runs together", len(reported))
-    record_figure(SECTION, f"{label}: hosts reported by more than one run", len(reported) - len(set(reported)))
     assert len(reported) == len(counts) == len(DISCOVER_HOSTS)
     assert set(reported) == set(DISCOVER_HOSTS)
     assert all(result.changed == bool(result["mapped_hosts"].get(CELL)) for result in results)

@@ -185,8 +185,6 @@ def test_db_down_fails_fast_writes_nothing_and_a_rerun_converges(nova_lab: Lab, 
 
     after = checksums(lab, *world.databases())
     assert after == before, "a module wrote to a database while MariaDB was down or hung"
-    record_figure(SECTION, "DB down/hung: tables changed by the failed runs", sum(
-        1 for db in before for table in before[db] if before[db][table] != after[db].get(table)))
 
     # Recovery: every module converges (changed where there was work), then a further run changes nothing.
     expected_changed = {"cell (create)", "discover_hosts", "map_instances", "host (absent)", "db_sync (api)"}
@@ -248,13 +246,13 @@ class Discovery:
         again, seconds = self.run()
         assert not again.failed and again.changed, again.msg
         record_figure(SECTION, f"{label}: re-run mapping the rest", round(seconds, 2), "s")
-        mapped, duplicates = mapped_once(self.lab, self.api_db, self.hosts)
-        record_figure(SECTION, f"{label}: hosts mapped after the re-run", mapped)
-        record_figure(SECTION, f"{label}: duplicate host mappings", duplicates)
+        mapped_once(self.lab, self.api_db, self.hosts)   # asserts every host mapped exactly once
         unmarked = self.lab.query(self.cell_db, "SELECT COUNT(*) AS n FROM compute_nodes WHERE mapped = 0")[0]["n"]
         # Nova sets compute_nodes.mapped only when it creates the host mapping, so a node interrupted between the
         # two keeps mapped=0 with its host mapped: harmless (discovery checks it again and skips it), and Nova's own.
+        # nova-manage maps one node at a time, so at most the one node it was at when interrupted.
         record_figure(SECTION, f"{label}: compute_nodes left with mapped=0 (host already mapped)", unmarked)
+        assert unmarked <= 1, unmarked
         final, _seconds = self.run()
         assert not final.failed and not final.changed, final.result
 
@@ -394,7 +392,6 @@ def test_rabbitmq_down_during_the_cells_bootstrap(nova_lab: Lab, run_playbook: C
     rows = lab.query(MQ_API_DB, "SELECT name, uuid, COUNT(*) OVER (PARTITION BY name) AS n FROM cell_mappings ORDER BY id")
     assert [(row["name"], row["n"]) for row in rows] == [("cell0", 1), ("mq1", 1)]
     assert rows[0]["uuid"] == CELL0_UUID
-    record_figure(SECTION, "RabbitMQ down: cell mappings after the re-run (cell0 + 1 cell)", len(rows))
     for result in (during, again):
         for secret in lab.secrets:
             assert not result.contains(secret)
@@ -465,7 +462,7 @@ def test_zookeeper_restart_and_session_expiry(nova_lab: Lab, zookeeper: Any, run
         up = status(wait_for={"hosts": ZK_HOSTS, "timeout": 30, "interval": 0.5})
         assert states(up) == {"flt-zk1": "up", "flt-zk2": "up"}, up.result
         record_figure(SECTION, "ZooKeeper restart: members up again after", round(time.monotonic() - started, 2), "s")
-        record_figure(SECTION, "ZooKeeper restart: member session survived (1 = yes)", int(members.present()))
+        assert members.present()   # nothing registered again: the session outlived the restart
 
         # Session expiry: a second client takes over the members' session and closes it, as the server does
         # when a member stops answering; the ephemeral nodes vanish at once.

@@ -301,14 +301,12 @@ def test_every_module_and_role_ran_on_success_and_failure_paths(runs: dict[str, 
         assert any(name.startswith("nova.cells.cells : ") for name in ctl) and any(name.startswith("nova.cells.nova_conf : ") for name in ctl)
         tasks += sum(len(result.results(host)) for host in ("ctl", "cmp1", "badpw", "badconf"))
     assert runs["diff"].task("ok: host", "ctl")["changed"], "the host module removed no mapping: its nova-manage path did not run"
-    record_figure(SECTION, "ansible-playbook -vvv runs (normal, check, diff, check+diff)", len(runs))
     record_figure(SECTION, "task results checked (8 modules, 2 roles, success and failure paths)", tasks)
+    assert tasks >= len(runs) * len(MODULES)   # at least one task per module and run
 
 
 def test_no_password_in_output_results_or_diffs(runs: dict[str, PlaybookResult]) -> None:
     found = {mode: count(result.stdout) + count(result.stderr) + count(json.dumps(result.data)) for mode, result in runs.items()}
-    record_figure(SECTION, "password spellings searched (3 passwords)", len(FORMS))
-    record_figure(SECTION, "password occurrences in stdout, stderr, results and diffs", sum(found.values()))
     assert sum(found.values()) == 0, found
 
 
@@ -351,12 +349,10 @@ def test_no_password_in_the_log_or_any_written_file(world: World, runs: dict[str
     in_log = count(world.log.read_text(encoding="utf-8", errors="replace"))
     search, allowed = written_files(world)
     leaks = {str(path): n for path in search if (n := count(read(path)))}
-    record_figure(SECTION, "password occurrences in the ANSIBLE_LOG_PATH log", in_log)
     record_figure(SECTION, "files searched under the run's directories", len(search))
-    record_figure(SECTION, "password occurrences in those files", sum(leaks.values()))
     record_figure(SECTION, "config files that hold passwords by design (nova.conf, nova-manage configs, inputs)", len(allowed))
+    assert search and allowed   # the search covered files, and the files that must hold passwords were told apart
     total = in_log + sum(leaks.values()) + sum(count(r.stdout) + count(r.stderr) + count(json.dumps(r.data)) for r in runs.values())
-    record_figure(SECTION, "password occurrences in total", total)
     assert in_log == 0 and not leaks, (in_log, leaks)
     assert total == 0
 
@@ -370,5 +366,4 @@ def test_nova_conf_files_are_private(world: World, runs: dict[str, PlaybookResul
     manage = sorted(world.root.glob("roles/*/manage/*.conf"))
     exposed += [str(path) for path in manage if stat.S_IMODE(path.stat().st_mode) != 0o600 or path.stat().st_uid != 0]
     record_figure(SECTION, f"nova.conf (0640, group {GROUP}) and nova-manage configs (0600) checked", len(confs) + len(manage))
-    record_figure(SECTION, "of those readable by other users or with another mode or group", len(exposed))
     assert manage and not exposed, exposed

@@ -18,9 +18,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
-from harness import Lab, PlaybookResult, record_figure
+from harness import Lab, PlaybookResult
 
-SECTION = "reliability: secrets on rejected and refused input"
 API_DB = "nova_rej_api"
 MODULES = {
     "cell": {"name": "rejcell"},
@@ -120,7 +119,6 @@ def rejected_fixture(nova_lab: Lab, run_playbook) -> PlaybookResult:
 def test_every_rejected_and_refused_input_failed_with_a_message(rejected: PlaybookResult) -> None:
     results = rejected.results()
     failures = {name: result for name, result in results if not name.startswith("ok: ")}
-    record_figure(SECTION, "tasks at -vvv (8 modules x 2 rejected-argument kinds, refused URLs, templates, quoting)", len(results))
     assert len(failures) == 2 * len(MODULES) + 1 + 9
     assert all(result.get("failed") and result.get("msg") for result in failures.values()), {
         name: result.get("msg") for name, result in failures.items() if not result.get("failed")}
@@ -137,8 +135,6 @@ def test_every_rejected_and_refused_input_failed_with_a_message(rejected: Playbo
 
 def test_no_password_in_any_output(rejected: PlaybookResult, nova_lab: Lab) -> None:
     found = count(rejected.stdout, nova_lab) + count(rejected.stderr, nova_lab) + count(json.dumps(rejected.data), nova_lab)
-    record_figure(SECTION, "password spellings searched (5 passwords + 2 short ones + the lab's)", len(FORMS) + len(SHORT) + len(nova_lab.secrets))
-    record_figure(SECTION, "password occurrences in stdout, stderr and results", found)
     assert found == 0
 
 
@@ -152,4 +148,3 @@ def test_short_passwords_do_not_mangle_messages(rejected: PlaybookResult) -> Non
         assert f"cell {name!r}" in warnings, warnings
         assert cells[name]["error"].count("****") <= 1, cells[name]["error"]  # only the password inside the URL
     assert cells["rejtpl"]["database_connection"].startswith("{scheme}://nova:****@{hostname}:")
-    record_figure(SECTION, "cell_info warnings with every cell name intact (short and user-name passwords)", len(SHORT) + 1)
