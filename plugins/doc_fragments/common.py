@@ -7,8 +7,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # Options every nova.cells module shares (plugins/module_utils/_module.py common_argument_spec).
-    DOCUMENTATION = r'''
-options:
+    _FILES = r'''
   config_files:
     description:
       - The nova.conf files to read, in order; a later file wins, as with repeated C(--config-file).
@@ -27,6 +26,8 @@ options:
     type: list
     elements: str
     default: [nova-manage]
+'''
+    _DATABASE = r'''
   api_database_connection:
     description:
       - The API database URL (C(mysql+pymysql://user:password@host/nova_api)) used to read cell, host and instance mappings.
@@ -43,8 +44,15 @@ options:
         fails within seconds instead of after about 100 seconds of retries.
     type: bool
     default: true
+'''
+    _DATABASE_NOTES = r'''
 requirements:
   - PyMySQL on the managed host (python3-pymysql)
 notes:
   - Database passwords are never part of the module's results, diffs, warnings or errors; URLs are shown with C(****) in place of the password.
 '''
+
+    DOCUMENTATION = 'options:' + _FILES + _DATABASE + _DATABASE_NOTES
+
+    # Modules that read no database (database_options = False in the base class): the files and nova-manage only.
+    WITHOUT_DATABASE = 'options:' + _FILES

@@ -15,6 +15,8 @@ from ansible_collections.nova.cells.plugins.module_utils._module import NovaCell
 from ansible_collections.nova.cells.plugins.module_utils._urls import mask_url
 
 CELL0_NAME = 'cell0'
+# service_status's pseudo-cell for the services of [database]/connection when there are no cell mappings to read.
+LOCAL_CELL_NAME = '(database)'
 UUID_PATTERN = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
 NAME_MAX_LENGTH = 255  # cell_mappings.name and host_mappings.host are VARCHAR(255)
 # Characters that shells, globs and templates interpret. Nova stores any string, but a name with them is a
@@ -85,3 +87,38 @@ def require_cell(cells, name):
 
 def regular_cells(cells):
     return [cell for cell in cells if cell['uuid'] != CELL0_UUID]
+
+
+def select_by_name(cells, names):
+    """The cells named ``names`` (exact names, in that order); fails on an unknown or duplicated name."""
+    selected = []
+    for name in names:
+        cell = find_cell(cells, name=name)
+        if cell is None:
+            raise NovaCellsError('there is no cell named %r (known cells: %s)' % (name, ', '.join(repr(c['name']) for c in cells) or 'none'))
+        selected.append(cell)
+    return selected
+
+
+def local_cell(database_url):
+    """A pseudo-cell for the services in ``database_url`` (no cell mapping: before cells v2, or no API database)."""
+    return {'id': None, 'uuid': None, 'name': LOCAL_CELL_NAME, 'transport_url': None, 'database_connection': database_url,
+            'disabled': False}
+
+
+def select_service_cells(load_cells, names=None, local_url=None, api_database=True):
+    """The cells whose services to read: the named ones, else every regular cell.
+
+    Without an API database (``api_database`` false) and without names, or when the API database maps no
+    regular cell yet (cells v2 was optional before Ocata), the services of ``local_url`` ([database]/connection)
+    are read as the pseudo-cell LOCAL_CELL_NAME. ``load_cells()`` returns the cell mappings.
+    """
+    if not api_database and local_url and not names:
+        return [local_cell(local_url)]
+    cells = load_cells()
+    if names:
+        return select_by_name(cells, names)
+    real = regular_cells(cells)
+    if not real and local_url:
+        return [local_cell(local_url)]
+    return real

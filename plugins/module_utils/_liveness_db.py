@@ -12,6 +12,11 @@ Nova (nova/servicegroup/drivers/db.py, ``is_up``)::
 and ``ServiceGroup.service_is_up`` answers False first when the row is ``forced_down``. The services
 rows are also the list of services for the other drivers, so every reader starts here: one query per
 cell, with the DB server's ``UTC_TIMESTAMP(6)`` in the same statement as "now".
+
+Every backend (``DbBackend`` here, ``MemcachedBackend`` in _liveness_mc, ``ZooKeeperBackend`` in
+_liveness_zk) answers ``states(cell_rows, service_down_time)`` for the rows read here: ``{(cell uuid, row
+id): (state, last_seen ISO, age_seconds, reason)}``, keeps what the reader should be told in ``warnings``
+and releases its connections in ``close()``.
 """
 
 from __future__ import annotations
@@ -109,3 +114,23 @@ def service_entry(cell, row):
         'disabled': bool(row.get('disabled')),
         'disabled_reason': row.get('disabled_reason'),
     }
+
+
+def state_key(cell, row):
+    """The key of one service in the ``states`` of every backend."""
+    return cell['uuid'], row['id']
+
+
+class DbBackend:
+    """The db driver: the heartbeat is in the row itself, compared with the database server's clock."""
+
+    def __init__(self, release=None):
+        self.release = release
+        self.warnings = []
+
+    def states(self, cell_rows, service_down_time):
+        return {state_key(cell, row): evaluate(row, row['db_now'], service_down_time, self.release)
+                for cell, rows in cell_rows for row in rows}
+
+    def close(self):
+        pass

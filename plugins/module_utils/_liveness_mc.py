@@ -33,8 +33,8 @@ import time
 import zlib
 from collections import namedtuple
 
-from ansible_collections.nova.cells.plugins.module_utils._liveness_db import DOWN, UNKNOWN, UP, iso
-from ansible_collections.nova.cells.plugins.module_utils._servicegroup import MEMCACHED_PORT, parse_server
+from ansible_collections.nova.cells.plugins.module_utils._addresses import MEMCACHED_PORT, parse_server
+from ansible_collections.nova.cells.plugins.module_utils._liveness_db import DOWN, UNKNOWN, UP, iso, state_key
 
 try:
     from pymemcache.client.base import Client as _PymemcacheClient
@@ -354,3 +354,41 @@ def evaluate(entries, service_down_time, now=None, server_errors=None, forced_do
 
 def _epoch(naive_utc):
     return naive_utc.replace(tzinfo=datetime.UTC).timestamp()
+
+
+class MemcachedBackend:
+    """The mc driver: one batched read of every service's key from every server, then ``evaluate`` per service.
+
+    ``hashed_keys`` comes from _servicegroup.legacy_memcached (oslo.cache regions hash, the legacy option does not).
+    Raises MemcachedUnavailable when pymemcache is missing.
+    """
+
+    def __init__(self, reader, hashed_keys=True):
+        self.reader = reader
+        self.hashed_keys = hashed_keys
+        self.warnings = []
+
+    def states(self, cell_rows, service_down_time):
+        keys = {state_key(cell, row): heartbeat_key(row['topic'], row['host'], hashed=self.hashed_keys)
+                for cell, rows in cell_rows for row in rows}
+        found = self.reader.get_many(keys.values())
+        errors = self.reader.errors
+        if errors:
+            servers = ', '.join(sorted(errors))
+            details = '; '.join(f'{server}: {error}' for server, error in sorted(errors.items()))
+            self.warnings.append(f'memcached {servers} did not answer ({details}): services whose heartbeat was not found '
+                                 'elsewhere are reported unknown')
+        now = time.time()
+        result = {}
+        for cell, rows in cell_rows:
+            for row in rows:
+                key = keys[state_key(cell, row)]
+                if not valid_key(key):
+                    result[state_key(cell, row)] = (UNKNOWN, None, None, f'the key {key!r} is not a valid memcached key')
+                    continue
+                result[state_key(cell, row)] = evaluate(found.get(key, []), service_down_time, now=now,
+                                                        server_errors=errors, forced_down=row['forced_down'])
+        return result
+
+    def close(self):
+        pass

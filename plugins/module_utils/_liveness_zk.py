@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 from collections import namedtuple
 
-from ansible_collections.nova.cells.plugins.module_utils._liveness_db import DOWN, UNKNOWN, UP
-from ansible_collections.nova.cells.plugins.module_utils._servicegroup import ZOOKEEPER_PORT, parse_server
+from ansible_collections.nova.cells.plugins.module_utils._addresses import ZOOKEEPER_PORT, parse_server
+from ansible_collections.nova.cells.plugins.module_utils._liveness_db import DOWN, UNKNOWN, UP, state_key
 
 try:
     from kazoo.client import KazooClient
@@ -189,3 +189,36 @@ def evaluate(member, forced_down=False):
     if forced_down:
         return DOWN, None, None, 'forced_down is set'
     return member.state, None, None, member.reason
+
+
+class ZooKeeperBackend:
+    """The legacy zk driver: membership of every (topic, host) read in one pipelined pass; a down ensemble makes
+    every service unknown (with a warning), not a failure."""
+
+    def __init__(self, addresses, prefix, timeout=5.0, client_factory=None):
+        self.addresses = addresses
+        self.prefix = prefix
+        self.timeout = timeout
+        self.client_factory = client_factory
+        self.client = None
+        self.warnings = []
+
+    def states(self, cell_rows, service_down_time=None):
+        wanted = {}
+        for _cell, rows in cell_rows:
+            for row in rows:
+                wanted.setdefault(row['topic'], set()).add(row['host'])
+        members = {}
+        try:
+            if self.client is None:
+                self.client = connect(self.addresses, timeout=self.timeout, client_factory=self.client_factory)
+            members = read_members(self.client, self.prefix, wanted, timeout=self.timeout)
+        except ZooKeeperUnavailable as exc:
+            self.warnings.append(f'{exc}: services are reported unknown')
+        return {state_key(cell, row): evaluate(members.get((row['topic'], row['host'])), forced_down=row['forced_down'])
+                for cell, rows in cell_rows for row in rows}
+
+    def close(self):
+        if self.client is not None:
+            close(self.client)
+            self.client = None

@@ -6,12 +6,16 @@
 Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
 
 A module subclasses NovaCellsModule, declares ``argument_spec`` (merged with the common options)
-and ``module_kwargs``, and implements ``run()``: load the desired state, read the actual state
-(SQL), compute the difference, apply it through nova-manage unless in check mode, report.
+and ``module_kwargs``, and implements ``run()``, which returns the result (a dict for ``exit_json``):
+find the current state (SQL), build the desired one, compare them (DiffTracker), apply the difference
+through nova-manage unless in check mode, read the state back, report. ``converge()`` carries the
+compare -> apply -> re-read steps and ``changed_result()`` the report, with the diff, for every state
+module.
 """
 
 from __future__ import annotations
 
+import operator
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -36,14 +40,19 @@ from ansible_collections.nova.cells.plugins.module_utils._urls import (
 MAX_CONNECT_TIMEOUT = 31536000
 
 
-def common_argument_spec():
-    return dict(
+def common_argument_spec(database=True):
+    """The options every module shares; ``database=False`` leaves out those only database readers use."""
+    spec = dict(
         config_files=dict(type='list', elements='path', default=['/etc/nova/nova.conf']),
         nova_manage=dict(type='list', elements='str', default=['nova-manage']),
-        api_database_connection=dict(type='str', no_log=True),
-        database_connect_timeout=dict(type='int', default=10),
-        fail_fast=dict(type='bool', default=True),
     )
+    if database:
+        spec.update(
+            api_database_connection=dict(type='str', no_log=True),
+            database_connect_timeout=dict(type='int', default=10),
+            fail_fast=dict(type='bool', default=True),
+        )
+    return spec
 
 
 class NovaCellsError(Exception):
@@ -70,26 +79,36 @@ class _Union:
 
 
 class DiffTracker:
-    """Collects (field, before, after) to build the diff and the changed flag in one place."""
+    """Compares (field, before, after) and builds the changed flag and the diff, in one place.
+
+    A field may bring its own comparison (``equal``, e.g. _urls.urls_equal for URLs written differently).
+    ``diff(before, after)`` is what Ansible shows: the tracked fields, or the whole objects given (already in
+    the form a module may show: masked).
+    """
 
     def __init__(self):
         self.before = {}
         self.after = {}
+        self._equal = {}
 
-    def add(self, field, before, after):
+    def add(self, field, before, after, equal=None):
         self.before[field] = before
         self.after[field] = after
+        self._equal[field] = equal or operator.eq
 
     @property
     def changed_fields(self):
-        return [field for field in self.after if self.before.get(field) != self.after[field]]
+        return [field for field in self.after if not self._equal[field](self.before.get(field), self.after[field])]
 
     @property
     def changed(self):
         return bool(self.changed_fields)
 
-    def diff(self):
-        return {'before': dict(self.before), 'after': dict(self.after)}
+    def diff(self, before=None, after=None, **headers):
+        result = {'before': dict(self.before) if before is None else before,
+                  'after': dict(self.after) if after is None else after}
+        result.update(headers)
+        return result
 
 
 class _MaskingAnsibleModule(AnsibleModule):
@@ -148,9 +167,11 @@ class NovaCellsModule:
     config_required = True
     # Modules that run nova-manage always return ``commands`` (empty when nothing ran).
     uses_nova_manage = True
+    # Modules that read no database leave out api_database_connection, database_connect_timeout and fail_fast.
+    database_options = True
 
     def __init__(self):
-        spec = common_argument_spec()
+        spec = common_argument_spec(database=self.database_options)
         spec.update(self.argument_spec)
         kwargs = dict(supports_check_mode=True)
         kwargs.update(self.module_kwargs)
@@ -245,13 +266,37 @@ class NovaCellsModule:
             self.config  # noqa: B018
             self._nova_manage = NovaManage(
                 self.ansible.run_command, self.params['nova_manage'], self.params['config_files'],
-                fail_fast=self.params['fail_fast'], secrets=_Union(self.secrets, self.ansible.no_log_values),
+                fail_fast=self.params.get('fail_fast', True), secrets=_Union(self.secrets, self.ansible.no_log_values),
                 check_mode=self.check_mode)
         return self._nova_manage
 
     # -- running -------------------------------------------------------------------------
     def run(self):
+        """The module's work; returns the result for ``exit_json`` (or exits itself through ``exit``)."""
         raise NotImplementedError
+
+    def converge(self, tracker, apply, reread, desired):
+        """compare -> apply -> re-read: ``(changed, after)``.
+
+        Nothing is applied when ``tracker`` sees no change (``after`` is then None). Otherwise ``apply()`` makes the
+        change (nova-manage only records its commands in check mode; other writes must check ``check_mode``) and the
+        state is read back with ``reread()``, so the result reports what is stored, not what was asked; in check mode
+        ``desired`` (or what it returns, when it is callable) stands for what would be read back.
+        """
+        if not tracker.changed:
+            return False, None
+        apply()
+        if self.check_mode:
+            return True, desired() if callable(desired) else desired
+        return True, reread()
+
+    def changed_result(self, tracker, changed, before, after, headers=None, **result):
+        """The result of a state module: ``changed``, the diff when diff mode is on (``before``/``after`` as shown,
+        ``headers`` such as before_header), and ``result``."""
+        result['changed'] = changed
+        if self.diff_mode:
+            result['diff'] = tracker.diff(before, after, **(headers or {}))
+        return result
 
     def _commands(self):
         return list(self._nova_manage.commands) if self._nova_manage is not None else []
@@ -275,7 +320,7 @@ class NovaCellsModule:
                 database.close()
 
     def check_common(self):
-        timeout = self.params['database_connect_timeout']
+        timeout = self.params.get('database_connect_timeout', 1)
         if not 1 <= timeout <= MAX_CONNECT_TIMEOUT:
             raise NovaCellsError('database_connect_timeout is %d; give the seconds to wait for a database connection, '
                                  'between 1 and %d (PyMySQL refuses other values)' % (timeout, MAX_CONNECT_TIMEOUT))
@@ -283,7 +328,9 @@ class NovaCellsModule:
     def __call__(self):
         try:
             self.check_common()
-            self.run()
+            result = self.run()
+            if result is not None:
+                self.exit(**result)
         except NovaCellsError as exc:
             self.fail(str(exc), **exc.extra)
         except NovaManageError as exc:

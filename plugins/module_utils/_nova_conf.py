@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: nova.cells contributors
 # Apache License 2.0 (see LICENSE)
-"""Read oslo.config-style files the way Nova does, and edit one nova.conf without losing anything.
+"""Read oslo.config-style files the way Nova does, edit one nova.conf without losing anything, and find and
+mask the secrets in one.
 
 Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
 """
@@ -224,3 +225,55 @@ class IniDocument:
                 return changed
             del self.lines[index]
             changed = True
+
+
+# -- secrets in a whole nova.conf (for diffs and results) -----------------------------------------
+
+# Option names whose values are secrets even without a URL around them.
+SECRET_OPTION = re.compile(r'(password|passwd|secret|secret_key|fixed_key|private_key|backend_argument)$', re.IGNORECASE)
+_ASSIGNMENT_LINE = re.compile(r'^(\s*)([^#;\s\[][^=:]*?)(\s*[=:]\s*)(.*)$')
+
+
+def ini_secret_values(sections):
+    """Secrets in parsed INI ``{section: {key: [values]}}``: (urls, plain) where urls hold passwords inside."""
+    urls, plain = set(), set()
+    for options in sections.values():
+        for key, values in options.items():
+            for value in values:
+                if not value:
+                    continue
+                if SECRET_OPTION.search(key):
+                    plain.add(value)
+                elif '://' in value:
+                    urls.add(value)
+    return urls, plain
+
+
+_COMMENT_PREFIX = re.compile(r'^(\s*[#;][#;\s]*)(.*)$')
+
+
+def mask_ini_text(text, mask_url, mask='****'):
+    """Mask values of secret-named options and passwords inside URLs, line by line.
+
+    Commented-out options (``#password = ...``, ``; transport_url = ...``) are masked like live ones:
+    a comment often keeps an old or example secret.
+    """
+    lines = []
+    for line in text.splitlines(True):
+        end = '\n' if line.endswith('\n') else ''
+        body = line[:-1] if end else line
+        prefix = ''
+        comment = _COMMENT_PREFIX.match(body)
+        if comment:
+            prefix, body = comment.groups()
+        match = _ASSIGNMENT_LINE.match(body)
+        if match:
+            indent, key, sep, value = match.groups()
+            if SECRET_OPTION.search(key.strip()) and value:
+                body = f'{indent}{key}{sep}{mask}'
+            elif '//' in value:
+                body = f'{indent}{key}{sep}{mask_url(value)}'
+        if '//' in body:
+            body = re.sub(r'(\S*//\S+)', lambda m: mask_url(m.group(1)), body)
+        lines.append(prefix + body + end)
+    return ''.join(lines)

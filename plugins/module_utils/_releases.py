@@ -242,6 +242,22 @@ print(json.dumps({"nova": version("nova"), "oslo.cache": version("oslo.cache")})
 '''
 
 
+def nova_python(nova_manage=('nova-manage',), python=None):
+    """The argv that runs the Python Nova is installed in, or None when it cannot be told: the one way to find it.
+
+    ``python`` when given; else the interpreter in the shebang of ``nova_manage`` when that is a single Python script
+    (a path, or a name looked up in PATH). ``#!/usr/bin/env python3`` gives ``['/usr/bin/env', 'python3']``, which runs
+    the same interpreter the script runs with.
+    """
+    if python:
+        return [python]
+    nova_manage = list(nova_manage or ['nova-manage'])
+    if len(nova_manage) != 1:
+        return None
+    script = nova_manage[0] if os.path.sep in nova_manage[0] else shutil.which(nova_manage[0])
+    return _shebang(script) if script else None
+
+
 def _shebang(path):
     """The interpreter argv of a Python script, or None."""
     try:
@@ -290,11 +306,9 @@ def detect_release(run_command, nova_manage=('nova-manage',), python=None):
     if python:
         candidates.append(([python], f'importlib.metadata in {python}'))
     nova_manage = list(nova_manage or ['nova-manage'])
-    if len(nova_manage) == 1:
-        script = nova_manage[0] if os.path.sep in nova_manage[0] else shutil.which(nova_manage[0])
-        argv = _shebang(script) if script else None
-        if argv:
-            candidates.append((argv, 'importlib.metadata in {} (the interpreter of {})'.format(' '.join(argv), script)))
+    argv = nova_python(nova_manage)
+    if argv:
+        candidates.append((argv, 'importlib.metadata in {} (the interpreter of {})'.format(' '.join(argv), nova_manage[0])))
     for argv, how in candidates:
         probe = _probe_python(run_command, argv)
         if probe and probe.get('nova'):

@@ -8,14 +8,17 @@ Note that this module util is **PRIVATE** to the collection. It can have breakin
 (``options``: ``{section: {option: value}}``, values as the strings to write), what it must not
 contain (``remove``: ``[[section, option], ...]``) and ``warnings``. The ``servicegroup`` module
 writes it into one file, the ``servicegroup_options`` filter hands it to templates (the nova_conf
-role). Pure functions, no I/O.
+role). ``read_settings(get, release)`` is its inverse: what a nova.conf configures, as the services
+of a release read it (``service_status`` reads heartbeats where it says). Both take the memcached
+layout of a release (``legacy_memcached``: which option names the servers, and whether keys are
+hashed) from one rule. Pure functions, no I/O.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
+from ansible_collections.nova.cells.plugins.module_utils._addresses import AddressError, validate_servers
 from ansible_collections.nova.cells.plugins.module_utils._releases import (
     LATEST_KNOWN_MAJOR,
     NovaRelease,
@@ -42,8 +45,6 @@ NOVA_LONGEST_CACHE_SECONDS = 7 * 24 * 3600
 
 ZOOKEEPER_DEFAULTS = {'recv_timeout': 4000, 'sg_prefix': '/servicegroups', 'sg_retry_interval': 5}
 ZOOKEEPER_OPTIONS = ('address', 'recv_timeout', 'sg_prefix', 'sg_retry_interval')
-MEMCACHED_PORT = 11211
-ZOOKEEPER_PORT = 2181
 
 # Which settings belong to which driver (to warn about settings that a driver ignores).
 DRIVER_SETTINGS = {
@@ -52,8 +53,6 @@ DRIVER_SETTINGS = {
 }
 SETTINGS = ('report_interval', 'service_down_time') + DRIVER_SETTINGS['mc'] + DRIVER_SETTINGS['zk'] + ('oslo_cache_version',)
 
-_HOSTNAME = re.compile(r'^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?'
-                       r'(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$')
 _ZNODE_SEGMENT = re.compile(r'^[^/\x00-\x1f\x7f]+$')
 
 
@@ -101,110 +100,6 @@ def check_timing(report_interval, service_down_time):
     return report_interval, service_down_time, warnings
 
 
-# -- addresses -------------------------------------------------------------------------------
-
-def _valid_host(host, allow_ipv6=False):
-    if allow_ipv6:
-        try:
-            ipaddress.IPv6Address(host.split('%', 1)[0])
-            return True
-        except ValueError:
-            pass
-    try:
-        ipaddress.IPv4Address(host)
-        return True
-    except ValueError:
-        pass
-    return bool(_HOSTNAME.match(host)) and not host.replace('.', '').isdigit()
-
-
-def _port(text, server, what):
-    if not text or not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise ServiceGroupError(f'{what} {server!r} has an invalid port {text!r}: give a number from 1 to 65535')
-    return int(text)
-
-
-def parse_server(server, style='any', what='memcached server', default_port=None):
-    """Parse one server address; returns ``(host, port)``.
-
-    ``style`` is the client library that will read the option: ``pymemcache`` (``host:port``, ``[v6]:port``),
-    ``python-memcached`` (``host:port``, ``inet:host:port``, ``inet6:[v6]:port``), or ``any`` (every form).
-    Without a port, ``default_port`` is used when given, else the address is refused.
-    """
-    if not isinstance(server, str) or not server.strip():
-        raise ServiceGroupError(f'a {what} address is empty: give host:port')
-    text = server.strip()
-    if text.startswith(('unix:', '/')):
-        raise ServiceGroupError(f'{what} {text!r} is a unix socket: Nova services on several hosts need TCP, give host:port')
-    family, body = None, text
-    for prefix in ('inet6', 'inet'):
-        if text.startswith(prefix + ':'):
-            family, body = prefix, text[len(prefix) + 1:]
-            break
-    bracketed = body.startswith('[')
-    if bracketed:
-        close = body.find(']')
-        if close < 0:
-            raise ServiceGroupError(f'{what} {text!r} has an unclosed [')
-        host, rest = body[1:close], body[close + 1:]
-        if rest and not rest.startswith(':'):
-            raise ServiceGroupError(f'{what} {text!r}: expected :PORT after ]')
-        port_text = rest[1:] if rest else None
-        if family == 'inet':
-            raise ServiceGroupError(f'{what} {text!r}: inet: takes an IPv4 address or a host name without brackets')
-        if not _valid_host(host, allow_ipv6=True):
-            raise ServiceGroupError(f'{what} {text!r}: {host!r} is neither an IPv6 address nor a host name')
-    else:
-        if family == 'inet6':
-            raise ServiceGroupError(f'{what} {text!r}: inet6: needs the address in brackets, e.g. inet6:[::1]:11211')
-        if body.count(':') > 1:
-            form = 'inet6:[ADDRESS]:PORT' if style == 'python-memcached' else '[ADDRESS]:PORT'
-            raise ServiceGroupError(f'{what} {text!r} looks like an IPv6 address without brackets; write it as {form}')
-        host, sep, port_text = body.partition(':')
-        port_text = port_text if sep else None
-        if not _valid_host(host):
-            raise ServiceGroupError(f'{what} {text!r}: {host!r} is not a valid host name or IPv4 address')
-    if style == 'pymemcache' and family:
-        form = f'[{host}]:PORT' if bracketed else f'{host}:PORT'
-        raise ServiceGroupError(f'{what} {text!r} uses the {family}: prefix, which only python-memcached understands; the '
-                                f'dogpile.cache.pymemcache backend needs {form}')
-    if style == 'python-memcached' and bracketed and family != 'inet6':
-        raise ServiceGroupError(f'{what} {text!r}: python-memcached (used by this backend) cannot parse [ADDRESS]:PORT and would '
-                                f'fail at service start; write it as inet6:{body}')
-    if port_text is None:
-        if default_port is None:
-            example = f'[{host}]' if bracketed else host
-            port = ZOOKEEPER_PORT if 'ZooKeeper' in what else MEMCACHED_PORT
-            raise ServiceGroupError(f'{what} {text!r} has no port: give host:port, e.g. {example}:{port}')
-        return host, default_port
-    return host, _port(port_text, text, what)
-
-
-def _server_list(value, name):
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = value.split(',')
-    if not isinstance(value, (list, tuple)):
-        raise ServiceGroupError(f'{name} must be a list of host:port strings, not {value!r}')
-    items = [item.strip() if isinstance(item, str) else item for item in value]
-    return [item for item in items if item != '']
-
-
-def validate_servers(servers, style, name='memcache_servers', what='memcached server'):
-    """A non-empty list of distinct, valid addresses; returns them stripped, in order."""
-    items = _server_list(servers, name)
-    if not items:
-        raise ServiceGroupError(f'{name} is empty: give at least one {what} as host:port')
-    seen = {}
-    for item in items:
-        address = parse_server(item, style=style, what=what)
-        if address in seen:
-            raise ServiceGroupError(f'{name} lists {address[0]}:{address[1]} twice ({seen[address]!r} and {item!r})')
-        seen[address] = item
-    return items
-
-
 def _znode_path(value, name):
     if not isinstance(value, str) or not value.startswith('/') or value == '/' or value.endswith('/'):
         raise ServiceGroupError(f'{name} must be an absolute ZooKeeper path such as /servicegroups (no trailing /), not {value!r}')
@@ -212,6 +107,32 @@ def _znode_path(value, name):
         if not _ZNODE_SEGMENT.match(segment) or segment in ('.', '..') or segment == 'zookeeper':
             raise ServiceGroupError(f'{name} {value!r} has an invalid path element {segment!r}')
     return value
+
+
+def _servers(servers, style, **names):
+    try:
+        return validate_servers(servers, style, **names)
+    except AddressError as exc:
+        raise ServiceGroupError(str(exc)) from None
+
+
+# -- the memcached layout of a release ---------------------------------------------------------
+
+def legacy_memcached(release, legacy_servers=False, cache_enabled=False):
+    """Whether the mc driver of ``release`` uses ``[DEFAULT] memcached_servers`` with plain ``topic:host`` keys
+    (True) or the oslo.cache ``[cache]`` region with sha1-hashed keys (False).
+
+    Liberty and older know only the legacy option (nova's memorycache). Mitaka reads it first when it is set
+    (``legacy_servers``), else the ``[cache]`` block. Newton and later ignore it. For an unknown release
+    (None), the file decides: the legacy option without an enabled ``[cache]`` block.
+    """
+    if release is None:
+        return bool(legacy_servers) and not cache_enabled
+    if not supports(release, 'cache_block_servicegroup'):
+        return True
+    if supports(release, 'legacy_memcached_servers'):
+        return bool(legacy_servers)
+    return False
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -279,11 +200,11 @@ def _render_mc(release, major, service_down_time, settings, options, remove, war
     backend = settings.get('cache_backend')
     expiration = settings.get('backend_expiration_time')
     oslo_cache = settings.get('oslo_cache_version')
-    if supports(release, 'legacy_memcached_servers'):
+    if legacy_memcached(release or NovaRelease(LATEST_KNOWN_MAJOR, None, ''), legacy_servers=True):
         # Liberty and older: nova's memorycache (python-memcached) reads only [DEFAULT] memcached_servers.
         # Mitaka: [DEFAULT] memcached_servers, when set, wins over [cache] and builds a dogpile.cache.memcached
         # region (python-memcached, keys not hashed); nothing else is needed (nova/cache_utils.py of Mitaka).
-        servers = validate_servers(settings.get('memcache_servers'), LEGACY_MEMCACHED_CLIENT)
+        servers = _servers(settings.get('memcache_servers'), LEGACY_MEMCACHED_CLIENT)
         options['DEFAULT']['memcached_servers'] = ','.join(servers)
         if backend not in (None, 'dogpile.cache.memcached'):
             warnings.append(f'cache_backend {backend} is ignored on {_label(release)}: with [DEFAULT] memcached_servers the mc driver always uses '
@@ -311,7 +232,7 @@ def _render_mc(release, major, service_down_time, settings, options, remove, war
         raise ServiceGroupError('cache_backend dogpile.cache.pymemcache needs oslo.cache 2.7.0 (Wallaby, Nova 23) or the '
                                 f'backports 2.6.2/2.3.1; {_label(release)}{installed} does not have it. Use dogpile.cache.memcached '
                                 'or oslo_cache.memcache_pool.')
-    servers = validate_servers(settings.get('memcache_servers'), MEMCACHED_BACKENDS[backend])
+    servers = _servers(settings.get('memcache_servers'), MEMCACHED_BACKENDS[backend])
     options['cache'] = {'enabled': 'true', 'backend': backend, 'memcache_servers': ','.join(servers)}
     if expiration is None:
         return
@@ -345,7 +266,7 @@ def _render_zk(release, major, settings, options, warnings):
             '337a1b029a "servicegroup: remove the zookeeper driver"; evzookeeper was unmaintained and broken with '
             'eventlet >= 0.17), and servicegroup_driver now accepts only db and mc, so Nova services would refuse to start '
             'with servicegroup_driver = zk. Use driver db (the default) or mc (memcached, [cache] block).')
-    address = validate_servers(settings.get('zookeeper_address'), 'any', name='zookeeper_address', what='ZooKeeper server')
+    address = _servers(settings.get('zookeeper_address'), 'any', name='zookeeper_address', what='ZooKeeper server')
     recv_timeout = settings.get('zookeeper_recv_timeout')
     retry = settings.get('zookeeper_sg_retry_interval')
     prefix = settings.get('zookeeper_sg_prefix')
@@ -370,53 +291,59 @@ def options_to_remove(driver, release=None, **settings):
     return render(driver, release, **settings)['remove']
 
 
-# -- secrets in a whole nova.conf (for diffs) --------------------------------------------------
+# -- reading: the inverse of render --------------------------------------------------------------
 
-# Option names whose values are secrets even without a URL around them.
-SECRET_OPTION = re.compile(r'(password|passwd|secret|secret_key|fixed_key|private_key|backend_argument)$', re.IGNORECASE)
-_OPTION_LINE = re.compile(r'^(\s*)([^#;\s\[][^=:]*?)(\s*[=:]\s*)(.*)$')
+_TRUE = ('1', 'true', 'yes', 'on')
 
 
-def ini_secret_values(sections):
-    """Secrets in parsed INI ``{section: {key: [values]}}``: (urls, plain) where urls hold passwords inside."""
-    urls, plain = set(), set()
-    for options in sections.values():
-        for key, values in options.items():
-            for value in values:
-                if not value:
-                    continue
-                if SECRET_OPTION.search(key):
-                    plain.add(value)
-                elif '://' in value:
-                    urls.add(value)
-    return urls, plain
+def _flag(value):
+    return (value or '').strip().lower() in _TRUE
 
 
-_COMMENT_PREFIX = re.compile(r'^(\s*[#;][#;\s]*)(.*)$')
+def _conf_int(get, section, option, default, source):
+    value = get(section, option)
+    if value in (None, ''):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ServiceGroupError(f'[{section}] {option} = {value!r} in {source} is not an integer') from None
 
 
-def mask_ini_text(text, mask_url, mask='****'):
-    """Mask values of secret-named options and passwords inside URLs, line by line.
+def read_settings(get, release=None, source='nova.conf', **given):
+    """The ServiceGroup settings a nova.conf holds, as the services of ``release`` (None: unknown) read them.
 
-    Commented-out options (``#password = ...``, ``; transport_url = ...``) are masked like live ones:
-    a comment often keeps an old or example secret.
+    ``get(section, option)`` reads the merged config files (``NovaConfig.get``); ``source`` names them in messages.
+    ``given`` settings (``driver``, ``report_interval``, ``service_down_time``) are taken as they are, not read.
+    Returns a dict: ``driver``, ``report_interval``, ``service_down_time`` (as configured; see
+    effective_service_down_time), ``legacy_memcached`` and ``hashed_keys`` (see legacy_memcached),
+    ``memcache_servers`` (the option those services read; None when unset), ``cache_enabled``, ``cache_backend``,
+    ``cache_security`` (TLS and SASL options set to true), ``zookeeper_address``, ``zookeeper_sg_prefix``.
+    Raises ServiceGroupError for a driver or a number Nova would not accept.
     """
-    lines = []
-    for line in text.splitlines(True):
-        end = '\n' if line.endswith('\n') else ''
-        body = line[:-1] if end else line
-        prefix = ''
-        comment = _COMMENT_PREFIX.match(body)
-        if comment:
-            prefix, body = comment.groups()
-        match = _OPTION_LINE.match(body)
-        if match:
-            indent, key, sep, value = match.groups()
-            if SECRET_OPTION.search(key.strip()) and value:
-                body = f'{indent}{key}{sep}{mask}'
-            elif '//' in value:
-                body = f'{indent}{key}{sep}{mask_url(value)}'
-        if '//' in body:
-            body = re.sub(r'(\S*//\S+)', lambda m: mask_url(m.group(1)), body)
-        lines.append(prefix + body + end)
-    return ''.join(lines)
+    release = _release(release)
+    driver = given.get('driver') or (get('DEFAULT', 'servicegroup_driver') or 'db').strip()
+    if driver not in DRIVERS:
+        raise ServiceGroupError(f'servicegroup_driver = {driver} in {source} is not a driver Nova knows (db, mc; zk before Mitaka)')
+    report_interval = given.get('report_interval')
+    if report_interval is None:
+        report_interval = _conf_int(get, 'DEFAULT', 'report_interval', DEFAULT_REPORT_INTERVAL, source)
+    service_down_time = given.get('service_down_time')
+    if service_down_time is None:
+        service_down_time = _conf_int(get, 'DEFAULT', 'service_down_time', DEFAULT_SERVICE_DOWN_TIME, source)
+    legacy_servers = get('DEFAULT', 'memcached_servers')
+    cache_enabled = _flag(get('cache', 'enabled'))
+    legacy = legacy_memcached(release, legacy_servers=bool(legacy_servers), cache_enabled=cache_enabled)
+    return {
+        'driver': driver,
+        'report_interval': report_interval,
+        'service_down_time': service_down_time,
+        'legacy_memcached': legacy,
+        'hashed_keys': not legacy,
+        'memcache_servers': legacy_servers if legacy else get('cache', 'memcache_servers'),
+        'cache_enabled': cache_enabled,
+        'cache_backend': get('cache', 'backend') or 'dogpile.cache.null',
+        'cache_security': [option for option in ('tls_enabled', 'memcache_sasl_enabled') if _flag(get('cache', option))],
+        'zookeeper_address': get('zookeeper', 'address'),
+        'zookeeper_sg_prefix': get('zookeeper', 'sg_prefix') or ZOOKEEPER_DEFAULTS['sg_prefix'],
+    }

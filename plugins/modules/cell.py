@@ -195,6 +195,8 @@ from ansible_collections.nova.cells.plugins.module_utils._urls import (
 )
 
 _UUID_LINE_LENGTH = 36
+_URL_FIELDS = ('transport_url', 'database_connection')
+_FIELDS = ('name', 'transport_url', 'database_connection', 'disabled')
 
 
 class CellModule(NovaCellsModule):
@@ -220,16 +222,14 @@ class CellModule(NovaCellsModule):
             uuid = CELL0_UUID
         self.restart_required = set()
 
-        if params['state'] == 'present':
-            self.validate_present_input()
-            api_db = self.api_db()
-            if self.check_mode:
-                self.ensure_present(api_db, uuid)
-            else:
-                with api_db.named_lock('cell:%s' % (uuid or params['name']), params['lock_timeout']):
-                    self.ensure_present(api_db, uuid)
-        else:
-            self.ensure_absent(self.api_db(), uuid)
+        if params['state'] == 'absent':
+            return self.ensure_absent(self.api_db(), uuid)
+        self.validate_present_input()
+        api_db = self.api_db()
+        if self.check_mode:
+            return self.ensure_present(api_db, uuid)
+        with api_db.named_lock('cell:%s' % (uuid or params['name']), params['lock_timeout']):
+            return self.ensure_present(api_db, uuid)
 
     # -- input -----------------------------------------------------------------------------
     def validate_present_input(self):
@@ -273,9 +273,8 @@ class CellModule(NovaCellsModule):
         if uuid is not None and current is None and not self.is_cell0:
             raise NovaCellsError('there is no cell with uuid %s; to create a cell, give only its name' % uuid)
         if current is None:
-            self.create(api_db, cells)
-        else:
-            self.update(api_db, cells, current)
+            return self.create(api_db, cells)
+        return self.update(api_db, cells, current)
 
     def desired_cell(self, current):
         params = self.params
@@ -322,11 +321,13 @@ class CellModule(NovaCellsModule):
         if missing:
             raise NovaCellsError('cell %r does not exist yet; creating it needs %s' % (params['name'], ' and '.join(missing)))
         self.check_url_conflicts(cells, desired)
+        tracker = self.tracker(None, desired)
 
-        if self.is_cell0:
-            self.nova_manage.run(('cell_v2', 'map_cell0'), ['--database_connection', desired['database_connection']],
-                                 context=dict(cell=CELL0_NAME, uuid=CELL0_UUID))
-        else:
+        def apply():
+            if self.is_cell0:
+                self.nova_manage.run(('cell_v2', 'map_cell0'), ['--database_connection', desired['database_connection']],
+                                     context=dict(cell=CELL0_NAME, uuid=CELL0_UUID))
+                return
             args = ['--name', params['name'], '--database_connection', desired['database_connection'],
                     '--transport-url', desired['transport_url'], '--verbose']
             if desired['disabled']:
@@ -335,8 +336,9 @@ class CellModule(NovaCellsModule):
             if result is not None:
                 self.check_uuid_output(result)
             self.restart_required.add('scheduler_sighup')
-        after = self.reread(api_db, desired) if not self.check_mode else desired
-        self.report(None, after, changed=True)
+
+        _changed, after = self.converge(tracker, apply, reread=lambda: self.reread(api_db, desired), desired=desired)
+        return self.report(tracker, None, after, changed=True)
 
     def check_uuid_output(self, result):
         """create_cell --verbose prints the new uuid on its last line (after any fallback notices)."""
@@ -351,14 +353,10 @@ class CellModule(NovaCellsModule):
             raise NovaCellsError('cell0 is marked disabled in the API database, which Nova never does; '
                                  'fix the row by hand, nova-manage refuses to enable cell0')
         desired = self.desired_cell(current)
-        tracker = DiffTracker()
-        for field in ('name', 'transport_url', 'database_connection', 'disabled'):
-            tracker.add(field, current[field], desired[field])
-        changed = [field for field in tracker.changed_fields
-                   if not (field in ('transport_url', 'database_connection') and urls_equal(current[field], desired[field]))]
+        tracker = self.tracker(current, desired)
+        changed = tracker.changed_fields
         if not changed:
-            self.report(current, current, changed=False)
-            return
+            return self.report(tracker, current, current, changed=False)
         if 'name' in changed:
             clashes = [cell['uuid'] for cell in cells if cell['name'] == desired['name'] and cell['uuid'] != current['uuid']]
             if clashes:
@@ -368,21 +366,32 @@ class CellModule(NovaCellsModule):
         if desired['transport_url'] is None or desired['database_connection'] is None:
             raise NovaCellsError('cell %r has no stored %s; give both transport_url and database_connection'
                                  % (current['name'], 'transport URL' if desired['transport_url'] is None else 'database URL'))
-        # Both URLs always: update_cell replaces an omitted one with this host's config value.
-        args = ['--cell_uuid', current['uuid'], '--name', desired['name'],
-                '--transport-url', desired['transport_url'], '--database_connection', desired['database_connection']]
-        if 'disabled' in changed:
-            args.append('--disable' if desired['disabled'] else '--enable')
-        result = self.nova_manage.run(('cell_v2', 'update_cell'), args,
-                                      context=dict(cell=current['name'], uuid=current['uuid']))
-        if result is not None and 'Invalid transport URL' in result.stdout:
-            raise NovaCellsError('nova-manage ignored the transport URL of cell %r: %s' % (current['name'], result.stdout.strip()))
-        if 'name' in changed or 'disabled' in changed:
-            self.restart_required.add('scheduler_sighup')
-        if 'transport_url' in changed or 'database_connection' in changed:
-            self.restart_required.update(('api', 'conductor', 'scheduler'))
-        after = self.reread(api_db, desired) if not self.check_mode else desired
-        self.report(current, after, changed=True)
+
+        def apply():
+            # Both URLs always: update_cell replaces an omitted one with this host's config value.
+            args = ['--cell_uuid', current['uuid'], '--name', desired['name'],
+                    '--transport-url', desired['transport_url'], '--database_connection', desired['database_connection']]
+            if 'disabled' in changed:
+                args.append('--disable' if desired['disabled'] else '--enable')
+            result = self.nova_manage.run(('cell_v2', 'update_cell'), args,
+                                          context=dict(cell=current['name'], uuid=current['uuid']))
+            if result is not None and 'Invalid transport URL' in result.stdout:
+                raise NovaCellsError('nova-manage ignored the transport URL of cell %r: %s' % (current['name'], result.stdout.strip()))
+            if 'name' in changed or 'disabled' in changed:
+                self.restart_required.add('scheduler_sighup')
+            if 'transport_url' in changed or 'database_connection' in changed:
+                self.restart_required.update(('api', 'conductor', 'scheduler'))
+
+        _changed, after = self.converge(tracker, apply, reread=lambda: self.reread(api_db, desired), desired=desired)
+        return self.report(tracker, current, after, changed=True)
+
+    @staticmethod
+    def tracker(current, desired):
+        """The fields nova-manage manages, URLs compared as the services read them (urls_equal)."""
+        tracker = DiffTracker()
+        for field in _FIELDS:
+            tracker.add(field, (current or {}).get(field), desired.get(field), equal=urls_equal if field in _URL_FIELDS else None)
+        return tracker
 
     def reread(self, api_db, desired):
         """Read the cell back: the result reports what is stored, not what was asked."""
@@ -406,9 +415,10 @@ class CellModule(NovaCellsModule):
     def ensure_absent(self, api_db, uuid):
         params = self.params
         current = find_cell(api_db.cells(), name=params['name'], uuid=uuid)
+        tracker = DiffTracker()
+        tracker.add('cell', public_cell(current), {})
         if current is None:
-            self.report(None, None, changed=False)
-            return
+            return self.report(tracker, None, None, changed=False)
         if current['uuid'] == CELL0_UUID:
             # nova-manage deletes cell0 without a question, and every instance that fails to schedule
             # then has nowhere to go: nova-api and the conductors fail until cell0 is mapped again.
@@ -416,14 +426,19 @@ class CellModule(NovaCellsModule):
                                  'down a whole deployment, drop the API database; to move cell0, map it again '
                                  '(name=cell0 database_connection=...)')
         self.precheck_delete(api_db, current)
-        args = ['--cell_uuid', current['uuid']]
-        if params['force']:
-            args.insert(0, '--force')
-        result = self.nova_manage.run(('cell_v2', 'delete_cell'), args,
-                                      context=dict(cell=current['name'], uuid=current['uuid']))
-        changed = result is None or result.status != ABSENT
-        self.restart_required.add('scheduler_sighup')
-        self.report(current, None, changed=changed)
+        outcome = {}
+
+        def apply():
+            args = ['--cell_uuid', current['uuid']]
+            if params['force']:
+                args.insert(0, '--force')
+            result = self.nova_manage.run(('cell_v2', 'delete_cell'), args,
+                                          context=dict(cell=current['name'], uuid=current['uuid']))
+            outcome['already_absent'] = result is not None and result.status == ABSENT
+            self.restart_required.add('scheduler_sighup')
+
+        changed, _after = self.converge(tracker, apply, reread=lambda: None, desired=None)
+        return self.report(tracker, current, None, changed=changed and not outcome.get('already_absent'))
 
     def precheck_delete(self, api_db, cell):
         """Refuse what nova-manage would refuse, before spending a nova-manage run (and in check mode)."""
@@ -445,12 +460,10 @@ class CellModule(NovaCellsModule):
                                      'to purge them, or set force=true to delete them with the cell.' % (label, mappings))
 
     # -- result ----------------------------------------------------------------------------
-    def report(self, before, after, changed):
-        result = dict(changed=changed, cell=public_cell(after if after is not None else before),
-                      restart_required=sorted(self.restart_required))
-        if self.diff_mode:
-            result['diff'] = dict(before=public_cell(before), after=public_cell(after))
-        self.exit(**result)
+    def report(self, tracker, before, after, changed):
+        return self.changed_result(tracker, changed, public_cell(before), public_cell(after),
+                                   cell=public_cell(after if after is not None else before),
+                                   restart_required=sorted(self.restart_required))
 
 
 def main():

@@ -102,7 +102,7 @@ unmapped_instance_mappings:
   type: int
 '''
 
-from ansible_collections.nova.cells.plugins.module_utils._cells import find_cell, public_cell
+from ansible_collections.nova.cells.plugins.module_utils._cells import public_cell, select_by_name
 from ansible_collections.nova.cells.plugins.module_utils._databases import CELL0_UUID, DatabaseError
 from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
 from ansible_collections.nova.cells.plugins.module_utils._urls import is_template
@@ -121,14 +121,7 @@ class CellInfoModule(NovaCellsModule):
         api_db = self.api_db()
         cells = api_db.cells()
         if self.params['cells'] is not None:
-            selected = []
-            for name in self.params['cells']:
-                cell = find_cell(cells, name=name)
-                if cell is None:
-                    raise NovaCellsError('there is no cell named %r (known cells: %s)'
-                                         % (name, ', '.join(repr(c['name']) for c in cells) or 'none'))
-                selected.append(cell)
-            cells = selected
+            cells = select_by_name(cells, self.params['cells'])
         host_mappings = api_db.host_mappings()
         instance_counts = api_db.instance_mapping_counts()
         report = []
@@ -143,7 +136,7 @@ class CellInfoModule(NovaCellsModule):
             if self.params['unmapped'] and cell['uuid'] != CELL0_UUID:
                 entry.update(self.unmapped_hosts(api_db, cell))
             report.append(entry)
-        self.exit(changed=False, cells=report, unmapped_instance_mappings=instance_counts.get(None, 0))
+        return dict(changed=False, cells=report, unmapped_instance_mappings=instance_counts.get(None, 0))
 
     def unmapped_hosts(self, api_db, cell):
         try:

@@ -181,7 +181,7 @@ class DiscoverHostsModule(NovaCellsModule):
                 hosts = self.discover(api_db, cell, candidates[cell['name']])
                 if hosts:
                     mapped[cell['name']] = hosts
-        self.exit(changed=bool(mapped), mapped_hosts=mapped, unmapped_hosts=candidates)
+        return dict(changed=bool(mapped), mapped_hosts=mapped, unmapped_hosts=candidates)
 
     def run_direct(self, api_db, targets):
         """engine=direct: plan every cell first (reads only), then write cell by cell."""
@@ -216,7 +216,7 @@ class DiscoverHostsModule(NovaCellsModule):
             if hosts:
                 mapped[cell['name']] = sorted(hosts)
                 self.result['changed'] = True
-        return self.exit(changed=bool(mapped), mapped_hosts=mapped, unmapped_hosts=candidates)
+        return dict(changed=bool(mapped), mapped_hosts=mapped, unmapped_hosts=candidates)
 
     def candidates(self, api_db, cell):
         cell_db = self.cell_db(cell)

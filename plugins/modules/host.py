@@ -82,7 +82,7 @@ commands:
 '''
 
 from ansible_collections.nova.cells.plugins.module_utils._cells import find_cell, require_cell, validate_name
-from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
+from ansible_collections.nova.cells.plugins.module_utils._module import DiffTracker, NovaCellsError, NovaCellsModule
 from ansible_collections.nova.cells.plugins.module_utils._nova_manage import ABSENT
 
 
@@ -100,9 +100,26 @@ class HostModule(NovaCellsModule):
         api_db = self.api_db()
         cells = api_db.cells()
         expected = require_cell(cells, self.params['cell']) if self.params['cell'] else None
+        before = self.current(api_db, cells, host, expected)
+        tracker = DiffTracker()
+        tracker.add('host', before, {})
+        outcome = {}
+
+        def apply():
+            result = self.nova_manage.run(('cell_v2', 'delete_host'), ['--cell_uuid', before['cell_uuid'], '--host', host],
+                                          context=dict(cell=before['cell'], uuid=before['cell_uuid'], host=host))
+            outcome['already_absent'] = result is not None and result.status == ABSENT
+
+        changed, _after = self.converge(tracker, apply, reread=lambda: self.reread(api_db, host), desired={})
+        changed = changed and not outcome.get('already_absent')
+        return self.changed_result(tracker, changed, before, {}, host=before,
+                                   restart_required=['scheduler_sighup'] if changed else [])
+
+    def current(self, api_db, cells, host, expected):
+        """The host's mapping ({} without one); refuses a mapping in another cell than ``expected`` or a host with instances."""
         mapping = api_db.host_mapping(host)
         if mapping is None:
-            self.report({}, changed=False)
+            return {}
         cell = find_cell(cells, uuid=mapping['cell_uuid'])
         before = dict(name=host, cell=cell['name'], cell_uuid=cell['uuid'])
         if expected is not None and expected['uuid'] != cell['uuid']:
@@ -112,16 +129,14 @@ class HostModule(NovaCellsModule):
         if live:
             raise NovaCellsError('host %r in cell %r still has %d instance(s); migrate or delete them, then remove the host'
                                  % (host, cell['name'], live), host=before)
-        result = self.nova_manage.run(('cell_v2', 'delete_host'), ['--cell_uuid', cell['uuid'], '--host', host],
-                                      context=dict(cell=cell['name'], uuid=cell['uuid'], host=host))
-        changed = result is None or result.status != ABSENT
-        self.report(before, changed=changed)
+        return before
 
-    def report(self, before, changed):
-        result = dict(changed=changed, host=before, restart_required=['scheduler_sighup'] if changed else [])
-        if self.diff_mode:
-            result['diff'] = dict(before=before, after={})
-        self.exit(**result)
+    def reread(self, api_db, host):
+        mapping = api_db.host_mapping(host)
+        if mapping is not None:
+            raise NovaCellsError('nova-manage reported success but host %r is still mapped to cell %r; check that config_files '
+                                 'point nova-manage at the same API database' % (host, mapping['cell_name']))
+        return {}
 
 
 def main():

@@ -144,12 +144,12 @@ class MapInstancesModule(NovaCellsModule):
             return self.run_direct(api_db, cell)
         before = self.unmapped(api_db, cell)
         if before == 0:
-            self.exit(changed=False, unmapped_before=0, mapped=0, batches=0)
+            return dict(changed=False, unmapped_before=0, mapped=0, batches=0)
         args = ['--cell_uuid', cell['uuid'], '--max-count', str(self.params['max_count'])]
         context = dict(cell=cell['name'], uuid=cell['uuid'])
         if self.check_mode:
             self.nova_manage.run(('cell_v2', 'map_instances'), args, context=context)
-            self.exit(changed=True, unmapped_before=before, mapped=before, batches=0)
+            return dict(changed=True, unmapped_before=before, mapped=before, batches=0)
         batches = 0
         while True:
             batches += 1
@@ -163,17 +163,17 @@ class MapInstancesModule(NovaCellsModule):
         if after:
             raise NovaCellsError('nova-manage map_instances finished but %d instance(s) of cell %r are still unmapped'
                                  % (after, cell['name']))
-        self.exit(changed=True, unmapped_before=before, mapped=before - after, batches=batches)
+        return dict(changed=True, unmapped_before=before, mapped=before - after, batches=batches)
 
     def run_direct(self, api_db, cell):
         uuids = self.unmapped_uuids(api_db, cell)
         if not uuids:
-            return self.exit(changed=False, unmapped_before=0, mapped=0, batches=0)
+            return dict(changed=False, unmapped_before=0, mapped=0, batches=0)
         if self.check_mode:
-            return self.exit(changed=True, unmapped_before=len(uuids), mapped=len(uuids), batches=0)
+            return dict(changed=True, unmapped_before=len(uuids), mapped=len(uuids), batches=0)
         rows = self.cell_db(cell).instance_rows(uuids, hidden_column=self._hidden_column)
         created, statements = _direct.map_instances(api_db, self.cell_db(cell), cell['id'], rows)
-        return self.exit(changed=created > 0, unmapped_before=len(uuids), mapped=created, batches=statements)
+        return dict(changed=created > 0, unmapped_before=len(uuids), mapped=created, batches=statements)
 
 
 def main():

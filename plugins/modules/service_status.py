@@ -243,40 +243,24 @@ waited:
 '''
 
 import time
-from typing import ClassVar
 
-from ansible_collections.nova.cells.plugins.module_utils._cells import find_cell
-from ansible_collections.nova.cells.plugins.module_utils._databases import CELL0_UUID, DatabaseError
-from ansible_collections.nova.cells.plugins.module_utils._liveness_db import UNKNOWN, evaluate, fetch_services, service_entry
-from ansible_collections.nova.cells.plugins.module_utils._liveness_mc import (
-    MemcachedReader,
-    MemcachedUnavailable,
-    heartbeat_key,
-    valid_key,
-)
-from ansible_collections.nova.cells.plugins.module_utils._liveness_mc import evaluate as evaluate_mc
-from ansible_collections.nova.cells.plugins.module_utils._liveness_zk import (
-    ZooKeeperUnavailable,
-    parse_address,
-    read_members,
-)
-from ansible_collections.nova.cells.plugins.module_utils._liveness_zk import close as close_zookeeper
-from ansible_collections.nova.cells.plugins.module_utils._liveness_zk import connect as connect_zookeeper
-from ansible_collections.nova.cells.plugins.module_utils._liveness_zk import evaluate as evaluate_zk
+from ansible_collections.nova.cells.plugins.module_utils._addresses import AddressError
+from ansible_collections.nova.cells.plugins.module_utils._cells import select_service_cells
+from ansible_collections.nova.cells.plugins.module_utils._databases import DatabaseError
+from ansible_collections.nova.cells.plugins.module_utils._liveness_db import DbBackend, fetch_services, service_entry, state_key
+from ansible_collections.nova.cells.plugins.module_utils._liveness_mc import MemcachedBackend, MemcachedReader, MemcachedUnavailable
+from ansible_collections.nova.cells.plugins.module_utils._liveness_zk import ZooKeeperBackend, parse_address
 from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
 from ansible_collections.nova.cells.plugins.module_utils._releases import ReleaseError, parse_release, supports
 from ansible_collections.nova.cells.plugins.module_utils._servicegroup import (
-    DEFAULT_REPORT_INTERVAL,
-    DEFAULT_SERVICE_DOWN_TIME,
     DRIVERS,
-    ZOOKEEPER_DEFAULTS,
     ServiceGroupError,
     effective_service_down_time,
+    read_settings,
 )
 
-LOCAL_CELL_NAME = '(database)'
-_TRUE = ('1', 'true', 'yes', 'on')
 MAX_LISTED = 20
+DEFAULT_MEMCACHED = 'localhost:11211'  # oslo.cache's default [cache] memcache_servers
 
 
 def wait_problems(services, summary, spec):
@@ -308,7 +292,7 @@ def wait_problems(services, summary, spec):
 
 
 class ServiceStatusModule(NovaCellsModule):
-    argument_spec: ClassVar[dict] = dict(
+    argument_spec = dict(
         driver=dict(type='str', choices=list(DRIVERS)),
         report_interval=dict(type='int'),
         service_down_time=dict(type='int'),
@@ -331,147 +315,109 @@ class ServiceStatusModule(NovaCellsModule):
         backend_timeout=dict(type='float', default=5.0),
         batch_size=dict(type='int', default=500),
     )
-    module_kwargs: ClassVar[dict] = dict(supports_check_mode=True, mutually_exclusive=[('binary', 'topic')])
+    module_kwargs = dict(supports_check_mode=True, mutually_exclusive=[('binary', 'topic')])
 
     def __init__(self):
         super().__init__()
         self._warnings = []
-        self._zookeeper = None
-        self._memcached = None
-        self._hashed_keys = True
+        self._backend = None
         self.release = None
+        self.settings = None
 
     def warn(self, text):
         text = self.mask(text)
         if text not in self._warnings:
             self._warnings.append(text)
 
-    # -- settings ------------------------------------------------------------------------------
-    def conf_int(self, section, option, default):
-        value = self.config.get(section, option)
-        if value in (None, ''):
-            return default
-        try:
-            return int(value)
-        except ValueError:
-            raise NovaCellsError('[{}] {} = {!r} in {} is not an integer'.format(section, option, value, ', '.join(self.config.files))) from None
-
+    # -- settings: the options, else what nova.conf configures (_servicegroup.read_settings) ---------
     def resolve_settings(self):
         params = self.params
-        conf = self.config
-        driver = params['driver'] or (conf.get('DEFAULT', 'servicegroup_driver') or 'db').strip()
-        if driver not in DRIVERS:
-            raise NovaCellsError('servicegroup_driver = {} in {} is not a driver Nova knows (db, mc; zk before Mitaka); '
-                                 'set the driver option'.format(driver, ', '.join(conf.files)))
-        report_interval = params['report_interval']
-        if report_interval is None:
-            report_interval = self.conf_int('DEFAULT', 'report_interval', DEFAULT_REPORT_INTERVAL)
-        service_down_time = params['service_down_time']
-        if service_down_time is None:
-            service_down_time = self.conf_int('DEFAULT', 'service_down_time', DEFAULT_SERVICE_DOWN_TIME)
-        effective = effective_service_down_time(report_interval, service_down_time)
-        if effective != service_down_time:
-            self.warn(f'service_down_time {service_down_time} is not greater than report_interval {report_interval}: Nova uses '
-                      f'int(2.5 x report_interval) = {effective} instead, and so does this check')
+        files = ', '.join(self.config.files)
         if params['nova_release']:
             try:
                 self.release = parse_release(params['nova_release'])
             except ReleaseError as exc:
                 raise NovaCellsError(str(exc)) from None
-        return driver, report_interval, effective
+        given = {name: params[name] for name in ('driver', 'report_interval', 'service_down_time') if params[name] is not None}
+        try:
+            self.settings = settings = read_settings(self.config.get, self.release, source=files, **given)
+        except ServiceGroupError as exc:
+            hint = '; set the driver option' if str(exc).startswith('servicegroup_driver') else ''
+            raise NovaCellsError(f'{exc}{hint}') from None
+        report_interval, service_down_time = settings['report_interval'], settings['service_down_time']
+        effective = effective_service_down_time(report_interval, service_down_time)
+        if effective != service_down_time:
+            self.warn(f'service_down_time {service_down_time} is not greater than report_interval {report_interval}: Nova uses '
+                      f'int(2.5 x report_interval) = {effective} instead, and so does this check')
+        return settings['driver'], report_interval, effective
 
-    def memcached(self):
-        if self._memcached is not None:
-            return self._memcached
-        params, conf = self.params, self.config
-        legacy_servers = conf.get('DEFAULT', 'memcached_servers')
-        cache_enabled = (conf.get('cache', 'enabled') or '').strip().lower() in _TRUE
-        if self.release is not None:
-            if not supports(self.release, 'cache_block_servicegroup'):
-                legacy = True                      # Liberty and older: memorycache, [DEFAULT] memcached_servers only
-            elif supports(self.release, 'legacy_memcached_servers'):
-                legacy = bool(legacy_servers)      # Mitaka: [DEFAULT] memcached_servers wins when set
-            else:
-                legacy = False
-        else:
-            legacy = bool(legacy_servers) and not cache_enabled
-        self._hashed_keys = not legacy
+    # -- backends: one states(cell_rows, service_down_time) per driver --------------------------------
+    def backend(self, driver):
+        if self._backend is None:
+            self._backend = {'db': self.db_backend, 'mc': self.memcached_backend, 'zk': self.zookeeper_backend}[driver]()
+        return self._backend
+
+    def db_backend(self):
+        return DbBackend(self.release)
+
+    def memcached_backend(self):
+        params, settings = self.params, self.settings
+        legacy = settings['legacy_memcached']
         servers = params['memcache_servers']
         if not servers:
-            servers = legacy_servers if legacy else conf.get('cache', 'memcache_servers')
+            servers = settings['memcache_servers']
             if not legacy:
-                self.check_cache_config(cache_enabled)
+                self.check_cache_config()
         if not servers:
             if legacy:
                 raise NovaCellsError('no memcached servers: set memcache_servers or [DEFAULT] memcached_servers in '
                                      + ', '.join(params['config_files']))
-            servers = 'localhost:11211'
+            servers = DEFAULT_MEMCACHED
             files = ', '.join(params['config_files'])
-            self.warn(f'no [cache] memcache_servers in {files}: reading localhost:11211, the oslo.cache default Nova uses too')
+            self.warn(f'no [cache] memcache_servers in {files}: reading {DEFAULT_MEMCACHED}, the oslo.cache default Nova uses too')
         try:
-            self._memcached = MemcachedReader(servers, timeout=params['backend_timeout'], batch_size=params['batch_size'])
-        except ServiceGroupError as exc:
+            reader = MemcachedReader(servers, timeout=params['backend_timeout'], batch_size=params['batch_size'])
+        except AddressError as exc:
             raise NovaCellsError(str(exc)) from None
-        return self._memcached
+        return MemcachedBackend(reader, hashed_keys=settings['hashed_keys'])
 
-    def check_cache_config(self, cache_enabled):
-        conf = self.config
-        if not conf.files:
+    def check_cache_config(self):
+        files, settings = ', '.join(self.config.files), self.settings
+        if not self.config.files:
             return
-        if not cache_enabled:
-            self.warn('[cache] enabled is not true in {}: Nova services using these files get no memcached client and '
-                      'cannot report through the mc driver'.format(', '.join(conf.files)))
-        backend = conf.get('cache', 'backend') or 'dogpile.cache.null'
-        if backend == 'dogpile.cache.null':
-            self.warn('[cache] backend is dogpile.cache.null in {}: such services store no heartbeat'.format(', '.join(conf.files)))
-        for option in ('tls_enabled', 'memcache_sasl_enabled'):
-            if (conf.get('cache', option) or '').strip().lower() in _TRUE:
-                files = ', '.join(conf.files)
-                raise NovaCellsError(f'[cache] {option} is set in {files}: service_status cannot read memcached over TLS or with SASL')
+        if not settings['cache_enabled']:
+            self.warn(f'[cache] enabled is not true in {files}: Nova services using these files get no memcached client and '
+                      'cannot report through the mc driver')
+        if settings['cache_backend'] == 'dogpile.cache.null':
+            self.warn(f'[cache] backend is dogpile.cache.null in {files}: such services store no heartbeat')
+        for option in settings['cache_security']:
+            raise NovaCellsError(f'[cache] {option} is set in {files}: service_status cannot read memcached over TLS or with SASL')
 
-    def zookeeper_settings(self):
-        params, conf = self.params, self.config
-        address = params['zookeeper_address'] or conf.get('zookeeper', 'address')
+    def zookeeper_backend(self):
+        params, settings = self.params, self.settings
+        address = params['zookeeper_address'] or settings['zookeeper_address']
         if not address:
             raise NovaCellsError('no ZooKeeper servers: set zookeeper_address or [zookeeper] address in {}'.format(', '.join(params['config_files'])))
         try:
             addresses = parse_address(address)
-        except ServiceGroupError as exc:
+        except AddressError as exc:
             raise NovaCellsError(str(exc)) from None
-        prefix = params['zookeeper_sg_prefix'] or conf.get('zookeeper', 'sg_prefix') or ZOOKEEPER_DEFAULTS['sg_prefix']
+        prefix = params['zookeeper_sg_prefix'] or settings['zookeeper_sg_prefix']
         if self.release is not None and not supports(self.release, 'zk_servicegroup'):
             self.warn(f'{self.release.label} has no zk ServiceGroup driver (removed in Mitaka 13.0.0); reading ZooKeeper membership in the '
                       'legacy layout anyway')
-        return addresses, prefix
+        return ZooKeeperBackend(addresses, prefix, timeout=params['backend_timeout'])
 
-    # -- cells ---------------------------------------------------------------------------------
+    # -- cells ---------------------------------------------------------------------------------------
     def select_cells(self):
         params = self.params
         local = self.config.database_connection
+        if local:
+            self.register_url_secrets(local)
         api_url = params['api_database_connection'] or self.config.api_database_connection
-        if not api_url and local and not params['cells']:
-            return [self.local_cell(local)]
-        cells = self.api_db().cells()
-        real = [cell for cell in cells if cell['uuid'] != CELL0_UUID]
-        if params['cells']:
-            selected = []
-            for name in params['cells']:
-                cell = find_cell(cells, name=name)
-                if cell is None:
-                    raise NovaCellsError('there is no cell named {!r} (known cells: {})'.format(name, ', '.join(repr(c['name']) for c in cells) or 'none'))
-                selected.append(cell)
-            return selected
-        if not real and local:
-            # No cell mappings yet (before Ocata, cells v2 was optional): the services live in [database].
-            return [self.local_cell(local)]
-        return real
+        return select_service_cells(lambda: self.api_db().cells(), params['cells'], local, api_database=bool(api_url))
 
-    def local_cell(self, url):
-        self.register_url_secrets(url)
-        return {'id': None, 'uuid': None, 'name': LOCAL_CELL_NAME, 'transport_url': None, 'database_connection': url,
-                'disabled': False}
-
-    # -- reading -------------------------------------------------------------------------------
+    # -- reading -------------------------------------------------------------------------------------
     def read_rows(self, cells, summary):
         params = self.params
         found = []
@@ -488,63 +434,15 @@ class ServiceStatusModule(NovaCellsModule):
 
     def states(self, driver, service_down_time, cell_rows):
         """{(cell uuid, row id): (state, last_seen, age, reason)} by the driver's rule."""
-        result = {}
-        if driver == 'db':
-            for cell, rows in cell_rows:
-                for row in rows:
-                    result[(cell['uuid'], row['id'])] = evaluate(row, row['db_now'], service_down_time, self.release)
-            return result
-        if driver == 'mc':
-            return self.states_mc(service_down_time, cell_rows)
-        return self.states_zk(cell_rows)
-
-    def states_mc(self, service_down_time, cell_rows):
-        reader = self.memcached()
-        keys = {}
-        for cell, rows in cell_rows:
-            for row in rows:
-                keys[(cell['uuid'], row['id'])] = heartbeat_key(row['topic'], row['host'], hashed=self._hashed_keys)
+        backend = self.backend(driver)
         try:
-            found = reader.get_many(keys.values())
+            states = backend.states(cell_rows, service_down_time)
         except MemcachedUnavailable as exc:
             raise NovaCellsError(str(exc)) from None
-        errors = reader.errors
-        if errors:
-            servers = ', '.join(sorted(errors))
-            details = '; '.join(f'{server}: {error}' for server, error in sorted(errors.items()))
-            self.warn(f'memcached {servers} did not answer ({details}): services whose heartbeat was not found elsewhere are '
-                      'reported unknown')
-        now = time.time()
-        result = {}
-        for cell, rows in cell_rows:
-            for row in rows:
-                key = keys[(cell['uuid'], row['id'])]
-                if not valid_key(key):
-                    result[(cell['uuid'], row['id'])] = (UNKNOWN, None, None, f'the key {key!r} is not a valid memcached key')
-                    continue
-                result[(cell['uuid'], row['id'])] = evaluate_mc(found.get(key, []), service_down_time, now=now,
-                                                                server_errors=errors, forced_down=row['forced_down'])
-        return result
-
-    def states_zk(self, cell_rows):
-        addresses, prefix = self.zookeeper_settings()
-        wanted = {}
-        for _cell, rows in cell_rows:
-            for row in rows:
-                wanted.setdefault(row['topic'], set()).add(row['host'])
-        members = {}
-        try:
-            if self._zookeeper is None:
-                self._zookeeper = connect_zookeeper(addresses, timeout=self.params['backend_timeout'])
-            members = read_members(self._zookeeper, prefix, wanted, timeout=self.params['backend_timeout'])
-        except ZooKeeperUnavailable as exc:
-            self.warn(f'{exc}: services are reported unknown')
-        result = {}
-        for cell, rows in cell_rows:
-            for row in rows:
-                member = members.get((row['topic'], row['host']))
-                result[(cell['uuid'], row['id'])] = evaluate_zk(member, forced_down=row['forced_down'])
-        return result
+        for text in backend.warnings:
+            self.warn(text)
+        backend.warnings = []
+        return states
 
     def collect(self, cells, driver, service_down_time):
         summary = {}
@@ -554,7 +452,7 @@ class ServiceStatusModule(NovaCellsModule):
         for cell, rows in cell_rows:
             counts = summary[cell['name']]
             for row in rows:
-                state, last_seen, age, reason = states[(cell['uuid'], row['id'])]
+                state, last_seen, age, reason = states[state_key(cell, row)]
                 entry = service_entry(cell, row)
                 entry.update(state=state, reason=reason, last_seen=last_seen, age_seconds=age)
                 services.append(entry)
@@ -588,7 +486,7 @@ class ServiceStatusModule(NovaCellsModule):
         if spec is not None:
             result['waited'] = round(time.monotonic() - started, 1)
         self.emit_warnings()
-        self.exit(**result)
+        return result
 
     def emit_warnings(self):
         for text in self._warnings:
@@ -596,9 +494,9 @@ class ServiceStatusModule(NovaCellsModule):
         self._warnings = []
 
     def close(self):
-        if self._zookeeper is not None:
-            close_zookeeper(self._zookeeper)
-            self._zookeeper = None
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
         super().close()
 
 

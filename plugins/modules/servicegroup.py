@@ -24,7 +24,7 @@ description:
   - The Nova release is detected on the managed host unless O(nova_release) is given; the file is written atomically.
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
-  - nova.cells.common
+  - nova.cells.common.without_database
   - nova.cells._attributes
   - nova.cells._attributes.actiongroup_cells
   - ansible.builtin.files
@@ -42,8 +42,8 @@ options:
   path:
     description:
       - The nova.conf to edit. It is created (mode V(0640) unless O(mode) is given) when missing; its directory must exist.
-      - Other options of this module's common fragment (O(config_files) and the database options) are not used, except
-        O(nova_manage) for detecting the release.
+      - O(config_files) is not used (it is accepted so that C(module_defaults) for the action group can set it); O(nova_manage)
+        is used to detect the release.
     type: path
     default: /etc/nova/nova.conf
     aliases: [dest]
@@ -227,27 +227,21 @@ backend:
 
 import os
 import tempfile
-from typing import ClassVar
 
 from ansible_collections.nova.cells.plugins.module_utils._liveness_mc import MemcachedReader, MemcachedUnavailable
 from ansible_collections.nova.cells.plugins.module_utils._liveness_zk import ZooKeeperUnavailable, parse_address
 from ansible_collections.nova.cells.plugins.module_utils._liveness_zk import probe as probe_zookeeper
-from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
-from ansible_collections.nova.cells.plugins.module_utils._nova_conf import IniDocument, parse_ini
+from ansible_collections.nova.cells.plugins.module_utils._module import DiffTracker, NovaCellsError, NovaCellsModule
+from ansible_collections.nova.cells.plugins.module_utils._nova_conf import IniDocument, ini_secret_values, mask_ini_text, parse_ini
 from ansible_collections.nova.cells.plugins.module_utils._releases import ReleaseError, detect_release, parse_release
-from ansible_collections.nova.cells.plugins.module_utils._servicegroup import (
-    ServiceGroupError,
-    ini_secret_values,
-    mask_ini_text,
-    render,
-)
+from ansible_collections.nova.cells.plugins.module_utils._servicegroup import ServiceGroupError, render
 from ansible_collections.nova.cells.plugins.module_utils._urls import global_secrets, mask_url
 
 NEW_FILE_MODE = '0640'
 
 
 class ServiceGroupModule(NovaCellsModule):
-    argument_spec: ClassVar[dict] = dict(
+    argument_spec = dict(
         path=dict(type='path', default='/etc/nova/nova.conf', aliases=['dest']),
         driver=dict(type='str', required=True, choices=['db', 'mc', 'zk']),
         report_interval=dict(type='int', default=10),
@@ -264,8 +258,9 @@ class ServiceGroupModule(NovaCellsModule):
         check_backend=dict(type='bool', default=False),
         backend_timeout=dict(type='float', default=5.0),
     )
-    module_kwargs: ClassVar[dict] = dict(supports_check_mode=True, add_file_common_args=True)
+    module_kwargs = dict(supports_check_mode=True, add_file_common_args=True)
     config_required = False
+    database_options = False
 
     def run(self):
         params = self.params
@@ -292,24 +287,30 @@ class ServiceGroupModule(NovaCellsModule):
         path = params['path']
         before, exists = self.read(path)
         document = IniDocument(before)
-        changes = []
+        tracker = DiffTracker()
         for section, options in rendered['options'].items():
             for option, value in options.items():
-                if document.get(section, option) != value:
-                    document.set(section, option, value)
-                    changes.append(f'{section}/{option} set')
+                tracker.add(f'{section}/{option}', document.get(section, option), value)
         for section, option in rendered['remove']:
-            if document.remove(section, option):
-                changes.append(f'{section}/{option} removed')
-        after = document.text() if changes else before
-        changed = after != before
-        if changed and not self.check_mode:
-            self.write(path, after)
-        changed = self.file_attributes(path, exists, changed)
+            tracker.add(f'{section}/{option}', document.get(section, option), None)
+        changes = [f'{field} {"removed" if tracker.after[field] is None else "set"}' for field in tracker.changed_fields]
+
+        def apply():
+            for field in tracker.changed_fields:
+                section, option = field.split('/', 1)
+                if tracker.after[field] is None:
+                    document.remove(section, option)
+                else:
+                    document.set(section, option, tracker.after[field])
+            if not self.check_mode:
+                self.write(path, document.text())
+
+        changed, after = self.converge(tracker, apply, reread=lambda: self.read(path)[0], desired=document.text)
+        after = before if after is None else after
+        changed = self.file_attributes(path, exists, changed and after != before)
         self.result['changes'] = changes
-        if self.diff_mode:
-            self.result['diff'] = dict(before=self.masked(before), after=self.masked(after), before_header=path, after_header=path)
-        self.exit(changed=changed)
+        return self.changed_result(tracker, changed, self.masked(before), self.masked(after),
+                                   headers=dict(before_header=path, after_header=path))
 
     def target_release(self):
         params = self.params

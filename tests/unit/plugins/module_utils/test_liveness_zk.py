@@ -8,6 +8,7 @@ from collections import namedtuple
 import pytest
 
 from ansible_collections.nova.cells.plugins.module_utils import _liveness_zk
+from ansible_collections.nova.cells.plugins.module_utils._addresses import AddressError
 from ansible_collections.nova.cells.plugins.module_utils._liveness_zk import (
     CONNECTION_RETRY,
     Member,
@@ -19,7 +20,6 @@ from ansible_collections.nova.cells.plugins.module_utils._liveness_zk import (
     probe,
     read_members,
 )
-from ansible_collections.nova.cells.plugins.module_utils._servicegroup import ServiceGroupError
 
 Stat = namedtuple('Stat', 'numChildren ephemeralOwner')
 
@@ -102,7 +102,7 @@ def test_evaluate():
 def test_addresses():
     assert parse_address('zk1:2181, zk2, [::1]:2182') == [('zk1', 2181), ('zk2', 2181), ('::1', 2182)]
     assert hosts_string(parse_address(['zk1:1', '[::1]:2'])) == 'zk1:1,[::1]:2'
-    with pytest.raises(ServiceGroupError):
+    with pytest.raises(AddressError):
         parse_address('zk1:99999')
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.nova.cells.plugins.module_utils._nova_conf import ConfigError, IniDocument, NovaConfig, parse_ini
+from ansible_collections.nova.cells.plugins.module_utils._nova_conf import (
+    ConfigError,
+    IniDocument,
+    NovaConfig,
+    ini_secret_values,
+    mask_ini_text,
+    parse_ini,
+)
+from ansible_collections.nova.cells.plugins.module_utils._urls import mask_url
 
 
 def test_later_files_win(tmp_path):
@@ -88,3 +96,33 @@ def test_ini_document_creates_missing_section_and_removes_options():
     assert doc.remove('DEFAULT', 'memcached_servers') is False
     assert doc.text() == '[DEFAULT]\n\n[cache]\nenabled = true\n'
     assert doc.get('cache', 'enabled') == 'true'
+
+
+# -- secrets in a whole file ----------------------------------------------------------------------
+
+CONF = '''[DEFAULT]
+transport_url = rabbit://nova:R@bb1t%2Bpw@mq1:5672,nova:R@bb1t%2Bpw@mq2:5672/
+# transport_url = rabbit://old:0ldSecret@mq:5672/
+[database]
+connection = mysql+pymysql://nova:Db%2Fpass@db/nova
+[keystone_authtoken]
+password = Keyst0ne!
+memcache_secret_key = S3cretKey
+auth_type = password
+[cache]
+backend_argument = url:127.0.0.1
+'''
+
+
+def test_ini_secret_values_and_masking():
+    urls, plain = ini_secret_values(parse_ini(CONF))
+    assert 'mysql+pymysql://nova:Db%2Fpass@db/nova' in urls
+    assert {'Keyst0ne!', 'S3cretKey', 'url:127.0.0.1'} <= plain
+    assert 'password' not in plain  # auth_type = password is not a secret
+    masked = mask_ini_text(CONF, mask_url)
+    for secret in ('R@bb1t', 'Db%2Fpass', 'Keyst0ne!', 'S3cretKey', '0ldSecret'):
+        assert secret not in masked, secret
+    assert 'connection = mysql+pymysql://nova:****@db/nova' in masked
+    assert 'password = ****' in masked
+    assert 'auth_type = password' in masked
+    assert masked.count('\n') == CONF.count('\n')

@@ -216,3 +216,20 @@ def test_release_is_a_tuple_with_helpers():
     release = NovaRelease(34, '34.0.0', 'test')
     assert release.supports('backend_expiration_time')
     assert parse_release(release) is release
+
+
+def test_nova_python_is_found_one_way(tmp_path):
+    from ansible_collections.nova.cells.plugins.module_utils._releases import nova_python
+
+    env = tmp_path / 'env-nova-manage'
+    env.write_text('#!/usr/bin/env python3\n', encoding='utf-8')
+    venv = tmp_path / 'venv-nova-manage'
+    venv.write_text('#!/opt/nova/bin/python3 -s\n', encoding='utf-8')
+    shell = tmp_path / 'sh-nova-manage'
+    shell.write_text('#!/bin/sh\n', encoding='utf-8')
+    assert nova_python([str(env)]) == ['/usr/bin/env', 'python3']   # not just /usr/bin/env
+    assert nova_python([str(venv)]) == ['/opt/nova/bin/python3', '-s']
+    assert nova_python([str(venv)], python='/usr/bin/python3') == ['/usr/bin/python3']
+    assert nova_python([str(shell)]) is None
+    assert nova_python(['podman', 'exec', 'nova_api', 'nova-manage']) is None
+    assert nova_python([str(tmp_path / 'missing')]) is None

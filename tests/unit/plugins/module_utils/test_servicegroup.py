@@ -10,15 +10,10 @@ from ansible_collections.nova.cells.plugins.module_utils._servicegroup import (
     ServiceGroupError,
     check_timing,
     effective_service_down_time,
-    ini_secret_values,
-    mask_ini_text,
     options_to_remove,
-    parse_server,
     render,
     render_options,
-    validate_servers,
 )
-from ansible_collections.nova.cells.plugins.module_utils._urls import mask_url
 
 ZK_OPTIONS = [['zookeeper', 'address'], ['zookeeper', 'recv_timeout'], ['zookeeper', 'sg_prefix'], ['zookeeper', 'sg_retry_interval']]
 
@@ -193,88 +188,3 @@ def test_unknown_driver_and_setting():
         render('db', '34', memcached='x')
     with pytest.raises(ServiceGroupError, match='cannot parse'):
         render('db', 'not-a-release')
-
-
-# -- server syntax --------------------------------------------------------------------------------
-
-@pytest.mark.parametrize('server, style, expected', [
-    ('10.0.0.1:11211', 'pymemcache', ('10.0.0.1', 11211)),
-    ('mc-1.example.org:11211', 'pymemcache', ('mc-1.example.org', 11211)),
-    ('[fd00::1]:11211', 'pymemcache', ('fd00::1', 11211)),
-    ('[controller-0.internalapi]:11211', 'pymemcache', ('controller-0.internalapi', 11211)),
-    ('inet6:[fd00::1]:11211', 'python-memcached', ('fd00::1', 11211)),
-    ('inet6:[controller-0.internalapi]:11211', 'python-memcached', ('controller-0.internalapi', 11211)),
-    ('inet:10.0.0.1:11211', 'python-memcached', ('10.0.0.1', 11211)),
-    (' 10.0.0.1:1 ', 'python-memcached', ('10.0.0.1', 1)),
-    ('inet6:[::1]:11211', 'any', ('::1', 11211)),
-    ('[::1]:11211', 'any', ('::1', 11211)),
-])
-def test_parse_server_valid(server, style, expected):
-    assert parse_server(server, style=style) == expected
-
-
-@pytest.mark.parametrize('server, style, message', [
-    ('inet6:[fd00::1]:11211', 'pymemcache', 'only python-memcached understands'),
-    ('inet:10.0.0.1:11211', 'pymemcache', 'only python-memcached understands'),
-    ('[fd00::1]:11211', 'python-memcached', 'inet6:'),
-    ('fd00::1:11211', 'pymemcache', 'without brackets'),
-    ('10.0.0.1', 'pymemcache', 'has no port'),
-    ('10.0.0.1:0', 'pymemcache', 'invalid port'),
-    ('10.0.0.1:65536', 'pymemcache', 'invalid port'),
-    ('10.0.0.1:abc', 'pymemcache', 'invalid port'),
-    ('unix:/run/memcached.sock', 'any', 'unix socket'),
-    ('/run/memcached.sock', 'any', 'unix socket'),
-    ('bad host:1', 'pymemcache', 'not a valid host'),
-    ('[fd00::1:11211', 'pymemcache', 'unclosed'),
-    ('[fd00::1]11211', 'pymemcache', 'expected :PORT'),
-    ('inet6:fd00::1:11211', 'python-memcached', 'brackets'),
-    ('inet:[fd00::1]:11211', 'python-memcached', 'without brackets'),
-    ('[not an address]:1', 'pymemcache', 'neither an IPv6'),
-    ('', 'pymemcache', 'empty'),
-    ('999.1.1.1:11211', 'pymemcache', 'not a valid host'),
-])
-def test_parse_server_invalid(server, style, message):
-    with pytest.raises(ServiceGroupError, match=message):
-        parse_server(server, style=style)
-
-
-def test_server_list_rules():
-    assert validate_servers('a:1, b:2', 'pymemcache') == ['a:1', 'b:2']
-    with pytest.raises(ServiceGroupError, match='twice'):
-        validate_servers(['a:1', 'a:1'], 'pymemcache')
-    with pytest.raises(ServiceGroupError, match='list of host:port'):
-        validate_servers(42, 'pymemcache')
-    assert parse_server('zk1', style='any', what='ZooKeeper server', default_port=2181) == ('zk1', 2181)
-    with pytest.raises(ServiceGroupError, match='zk1:2181'):
-        parse_server('zk1', what='ZooKeeper server')
-
-
-# -- secrets in a whole file ----------------------------------------------------------------------
-
-CONF = '''[DEFAULT]
-transport_url = rabbit://nova:R@bb1t%2Bpw@mq1:5672,nova:R@bb1t%2Bpw@mq2:5672/
-# transport_url = rabbit://old:0ldSecret@mq:5672/
-[database]
-connection = mysql+pymysql://nova:Db%2Fpass@db/nova
-[keystone_authtoken]
-password = Keyst0ne!
-memcache_secret_key = S3cretKey
-auth_type = password
-[cache]
-backend_argument = url:127.0.0.1
-'''
-
-
-def test_ini_secret_values_and_masking():
-    from ansible_collections.nova.cells.plugins.module_utils._nova_conf import parse_ini
-    urls, plain = ini_secret_values(parse_ini(CONF))
-    assert 'mysql+pymysql://nova:Db%2Fpass@db/nova' in urls
-    assert {'Keyst0ne!', 'S3cretKey', 'url:127.0.0.1'} <= plain
-    assert 'password' not in plain  # auth_type = password is not a secret
-    masked = mask_ini_text(CONF, mask_url)
-    for secret in ('R@bb1t', 'Db%2Fpass', 'Keyst0ne!', 'S3cretKey', '0ldSecret'):
-        assert secret not in masked, secret
-    assert 'connection = mysql+pymysql://nova:****@db/nova' in masked
-    assert 'password = ****' in masked
-    assert 'auth_type = password' in masked
-    assert masked.count('\n') == CONF.count('\n')

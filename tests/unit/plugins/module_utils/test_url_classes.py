@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import pytest
 
+from ansible_collections.nova.cells.plugins.module_utils._nova_conf import mask_ini_text
 from ansible_collections.nova.cells.plugins.module_utils._nova_manage import NovaManage, missing_command_message
-from ansible_collections.nova.cells.plugins.module_utils._servicegroup import mask_ini_text
 from ansible_collections.nova.cells.plugins.module_utils._urls import (
     UrlError,
     expand_template,
