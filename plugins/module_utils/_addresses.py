@@ -88,10 +88,10 @@ def parse_server(server, style='any', what='memcached server', default_port=None
     if style == 'pymemcache' and family:
         form = f'[{host}]:PORT' if bracketed else f'{host}:PORT'
         raise AddressError(f'{what} {text!r} uses the {family}: prefix, which only python-memcached understands; the '
-                                f'dogpile.cache.pymemcache backend needs {form}')
+                           f'dogpile.cache.pymemcache backend needs {form}')
     if style == 'python-memcached' and bracketed and family != 'inet6':
         raise AddressError(f'{what} {text!r}: python-memcached (used by this backend) cannot parse [ADDRESS]:PORT and would '
-                                f'fail at service start; write it as inet6:{body}')
+                           f'fail at service start; write it as inet6:{body}')
     if port_text is None:
         if default_port is None:
             example = f'[{host}]' if bracketed else host

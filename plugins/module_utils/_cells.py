@@ -26,22 +26,22 @@ UNSAFE_NAME_CHARACTERS = frozenset('`$;&|<>()\\\'"*?[]{}!')
 
 def validate_name(value, what='cell name'):
     if not isinstance(value, str) or not value.strip():
-        raise NovaCellsError('the %s is empty; give a name such as cell1' % what)
+        raise NovaCellsError(f'the {what} is empty; give a name such as cell1')
     if value != value.strip():
-        raise NovaCellsError('the %s %r has leading or trailing white space; Nova would store it verbatim' % (what, value))
+        raise NovaCellsError(f'the {what} {value!r} has leading or trailing white space; Nova would store it verbatim')
     if len(value) > NAME_MAX_LENGTH:
-        raise NovaCellsError('the %s is %d characters long; Nova stores at most %d' % (what, len(value), NAME_MAX_LENGTH))
+        raise NovaCellsError(f'the {what} is {len(value)} characters long; Nova stores at most {NAME_MAX_LENGTH}')
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise NovaCellsError('the %s %r contains control characters' % (what, value))
+        raise NovaCellsError(f'the {what} {value!r} contains control characters')
     unsafe = sorted(set(value) & UNSAFE_NAME_CHARACTERS)
     if unsafe:
-        raise NovaCellsError('the %s %r contains %s, which shells and scripts interpret; use letters, digits, '
-                             "'.', '-' and '_'" % (what, value, ' '.join(unsafe)))
+        raise NovaCellsError('the {} {!r} contains {}, which shells and scripts interpret; use letters, digits, '
+                             "'.', '-' and '_'".format(what, value, ' '.join(unsafe)))
 
 
 def validate_uuid(value, what='cell uuid'):
     if not isinstance(value, str) or not UUID_PATTERN.match(value.lower()):
-        raise NovaCellsError('%r is not a valid %s; expected the form 8-4-4-4-12 hexadecimal digits' % (value, what))
+        raise NovaCellsError(f'{value!r} is not a valid {what}; expected the form 8-4-4-4-12 hexadecimal digits')
     return value.lower()
 
 
@@ -65,12 +65,12 @@ def find_cell(cells, name=None, uuid=None):
         return matches[0] if matches else None
     matches = [cell for cell in cells if cell['name'] == name]
     if len(matches) > 1:
+        uuids = [cell['uuid'] for cell in matches]
         raise NovaCellsError(
-            'cell name %r is used by %d cell mappings (%s); Nova does not keep names unique, this collection does. '
-            'Delete the duplicates you do not want (nova.cells.cell with uuid=... state=absent) or rename them '
-            '(nova.cells.cell uuid=... name=...), then run again.'
-            % (name, len(matches), ', '.join(cell['uuid'] for cell in matches)),
-            duplicates=[cell['uuid'] for cell in matches])
+            f'cell name {name!r} is used by {len(matches)} cell mappings ({", ".join(uuids)}); Nova does not keep names unique, '
+            'this collection does. Delete the duplicates you do not want (nova.cells.cell with uuid=... state=absent) or rename '
+            'them (nova.cells.cell uuid=... name=...), then run again.',
+            duplicates=uuids)
     return matches[0] if matches else None
 
 
@@ -81,7 +81,7 @@ def require_cell(cells, name):
     cell = find_cell(cells, name=name)
     if cell is None:
         known = ', '.join(repr(c['name']) for c in cells if c['uuid'] != CELL0_UUID) or 'none'
-        raise NovaCellsError('there is no cell named %r (known cells: %s); create it with nova.cells.cell first' % (name, known))
+        raise NovaCellsError(f'there is no cell named {name!r} (known cells: {known}); create it with nova.cells.cell first')
     return cell
 
 
@@ -95,7 +95,7 @@ def select_by_name(cells, names):
     for name in names:
         cell = find_cell(cells, name=name)
         if cell is None:
-            raise NovaCellsError('there is no cell named %r (known cells: %s)' % (name, ', '.join(repr(c['name']) for c in cells) or 'none'))
+            raise NovaCellsError('there is no cell named {!r} (known cells: {})'.format(name, ', '.join(repr(c['name']) for c in cells) or 'none'))
         selected.append(cell)
     return selected
 

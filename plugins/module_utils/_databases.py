@@ -49,7 +49,7 @@ def chunks(items, size=CHUNK_SIZE):
 
 def placeholders(count, width=1):
     """``%s, %s`` for an IN list, or ``(%s, %s), (%s, %s)`` for a multi-row VALUES list of rows ``width`` wide."""
-    row = '(%s)' % ', '.join(['%s'] * width) if width > 1 else '%s'
+    row = '({})'.format(', '.join(['%s'] * width)) if width > 1 else '%s'
     return ', '.join([row] * count)
 
 
@@ -94,8 +94,7 @@ if pymysql is not None:
 def _require_pymysql():
     if pymysql is None:
         raise DatabaseError('PyMySQL is required on the managed host to read Nova databases: '
-                            'install python3-pymysql (Debian/Ubuntu) or "pip install PyMySQL" for %s'
-                            % 'the Python that runs the module')
+                            'install python3-pymysql (Debian/Ubuntu) or "pip install PyMySQL" for the Python that runs the module')
 
 
 class Database:
@@ -106,7 +105,7 @@ class Database:
     def __init__(self, url, connect_timeout=10, label=None):
         self.url = url
         self.connect_timeout = connect_timeout
-        self.label = label or '%s %s' % (self.role, mask_url(url))
+        self.label = label or f'{self.role} {mask_url(url)}'
         self._connection = None
 
     @property
@@ -122,9 +121,9 @@ class Database:
             try:
                 self._connection = _Connection(**args)
             except pymysql.err.OperationalError as exc:
-                raise DatabaseError('cannot connect to the %s: %s' % (self.label, _describe(exc))) from None
+                raise DatabaseError(f'cannot connect to the {self.label}: {_describe(exc)}') from None
             except pymysql.err.MySQLError as exc:
-                raise DatabaseError('cannot connect to the %s: %s' % (self.label, exc)) from None
+                raise DatabaseError(f'cannot connect to the {self.label}: {exc}') from None
         return self._connection
 
     def query(self, sql, args=None):
@@ -133,7 +132,7 @@ class Database:
                 cursor.execute(sql, args)
                 return list(cursor.fetchall())
         except pymysql.err.MySQLError as exc:
-            raise DatabaseError('query on the %s failed: %s' % (self.label, _describe(exc))) from None
+            raise DatabaseError(f'query on the {self.label} failed: {_describe(exc)}') from None
 
     def scalar(self, sql, args=None):
         rows = self.query(sql, args)
@@ -148,7 +147,7 @@ class Database:
                     return cursor.executemany(sql, args)
                 return cursor.execute(sql, args)
         except pymysql.err.MySQLError as exc:
-            raise DatabaseError('write on the %s failed: %s' % (self.label, _describe(exc))) from None
+            raise DatabaseError(f'write on the {self.label} failed: {_describe(exc)}') from None
 
     def prepare_bulk_session(self):
         """Session settings for bulk statements, once per connection: every warning of a 1,000-row INSERT IGNORE is
@@ -166,10 +165,10 @@ class Database:
         the count says so and the rows are read one by one instead.
         """
         self.prepare_bulk_session()
-        row = self.query('SELECT COUNT(*) AS n, GROUP_CONCAT(%s SEPARATOR \',\') AS v FROM %s WHERE %s' % (column, table, where), args)[0]
+        row = self.query(f'SELECT COUNT(*) AS n, GROUP_CONCAT({column} SEPARATOR \',\') AS v FROM {table} WHERE {where}', args)[0]
         values = row['v'].split(',') if row['v'] else []
         if len(values) != row['n']:
-            values = [item[column] for item in self.query('SELECT %s FROM %s WHERE %s' % (column, table, where), args)]
+            values = [item[column] for item in self.query(f'SELECT {column} FROM {table} WHERE {where}', args)]
         return {value.lower() for value in values}
 
     def has_table(self, table):
@@ -192,7 +191,7 @@ class Database:
         """A MySQL named lock held for the block: serialises check-then-create across hosts."""
         lock = 'nova.cells/' + hashlib.sha1(name.encode('utf-8')).hexdigest()[:40]
         if self.scalar('SELECT GET_LOCK(%s, %s) AS got', (lock, timeout)) != 1:
-            raise DatabaseError('timed out after %ss waiting for the lock on %s held by another run' % (timeout, name))
+            raise DatabaseError(f'timed out after {timeout}s waiting for the lock on {name} held by another run')
         try:
             yield
         finally:
@@ -213,7 +212,7 @@ def _describe(exc):
         2013: 'the server did not answer in time or dropped the connection',
     }
     hint = hints.get(code)
-    return '(%s) %s%s' % (code, text, ' - %s' % hint if hint else '')
+    return '({}) {}{}'.format(code, text, f' - {hint}' if hint else '')
 
 
 class ApiDatabase(Database):
@@ -245,7 +244,7 @@ class ApiDatabase(Database):
         run = query or self.query
         found = set()
         for chunk in chunks(hosts):
-            rows = run('SELECT host FROM host_mappings WHERE host IN (%s)' % placeholders(len(chunk)), chunk)
+            rows = run(f'SELECT host FROM host_mappings WHERE host IN ({placeholders(len(chunk))})', chunk)
             found.update(host_key(row['host']) for row in rows)
         return found
 
@@ -260,7 +259,7 @@ class ApiDatabase(Database):
         found = set()
         for chunk in chunks(instance_uuids):
             found.update(row['instance_uuid'].lower() for row in self.query(
-                'SELECT instance_uuid FROM instance_mappings WHERE instance_uuid IN (%s)' % placeholders(len(chunk)), chunk))
+                f'SELECT instance_uuid FROM instance_mappings WHERE instance_uuid IN ({placeholders(len(chunk))})', chunk))
         return found
 
     def instance_uuids_of_cell(self, cell_id):
@@ -321,13 +320,13 @@ class CellDatabase(Database):
         A large share of the cell is read with one ordered scan; a few instances by chunked IN queries.
         """
         where = _visible(hidden_column)
-        total = self.query('SELECT COUNT(*) AS n FROM instances WHERE %s' % where)[0]['n']
+        total = self.query(f'SELECT COUNT(*) AS n FROM instances WHERE {where}')[0]['n']
         if len(uuids) * 4 >= total:
-            return [row for row in self.query('SELECT %s FROM instances WHERE %s ORDER BY created_at, id' % (INSTANCE_COLUMNS, where))
+            return [row for row in self.query(f'SELECT {INSTANCE_COLUMNS} FROM instances WHERE {where} ORDER BY created_at, id')
                     if row['uuid'].lower() in uuids]
         rows = []
         for chunk in chunks(sorted(uuids)):
-            rows.extend(self.query('SELECT %s FROM instances WHERE uuid IN (%s)' % (INSTANCE_COLUMNS, placeholders(len(chunk))), chunk))
+            rows.extend(self.query(f'SELECT {INSTANCE_COLUMNS} FROM instances WHERE uuid IN ({placeholders(len(chunk))})', chunk))
         # MySQL sorts NULL first in ascending order.
         rows.sort(key=lambda row: (row['created_at'] is not None, row['created_at'] or datetime.datetime.min, row['id']))
         return rows
@@ -337,7 +336,7 @@ class CellDatabase(Database):
         uuids = list(uuids)
         if not uuids:
             return set()
-        return {row['uuid'] for row in self.query('SELECT uuid FROM instances WHERE uuid IN (%s)' % placeholders(len(uuids)), uuids)}
+        return {row['uuid'] for row in self.query(f'SELECT uuid FROM instances WHERE uuid IN ({placeholders(len(uuids))})', uuids)}
 
 
 INSTANCE_COLUMNS = 'id, uuid, project_id, user_id, created_at'

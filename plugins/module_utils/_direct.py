@@ -100,7 +100,7 @@ def _float_option(get, option):
     try:
         return float(value)
     except ValueError:
-        raise DirectUnsupported('[DEFAULT] %s = %r is not a number; nova-manage would refuse to start' % (option, value)) from None
+        raise DirectUnsupported(f'[DEFAULT] {option} = {value!r} is not a number; nova-manage would refuse to start') from None
 
 
 # -- low-level statements ------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def _execute(database, sql, args=None, fetch=False):
         if code == ER_BAD_FIELD:
             hint = (' - the direct engine needs the schema of the Nova release it was written for (34); '
                     'use engine nova_manage with other releases')
-        raise DatabaseError('statement on the %s failed: (%s) %s%s' % (database.label, code, text, hint)) from None
+        raise DatabaseError(f'statement on the {database.label} failed: ({code}) {text}{hint}') from None
 
 
 def _warning_count(cursor):
@@ -139,8 +139,8 @@ def _check_warnings(database, warnings, what):
     rows = _execute(database, 'SHOW WARNINGS', fetch=True)
     other = [row for row in rows if int(row.get('Code', 0)) != ER_DUP_ENTRY]
     if other:
-        raise DatabaseError('%s on the %s: %s' % (what, database.label, '; '.join(
-            '(%s) %s' % (row.get('Code'), row.get('Message')) for row in other[:5])))
+        raise DatabaseError('{} on the {}: {}'.format(what, database.label, '; '.join(
+            '({}) {}'.format(row.get('Code'), row.get('Message')) for row in other[:5])))
 
 
 def _in_transaction(database, work, retries=TRANSACTION_RETRIES):
@@ -159,7 +159,7 @@ def _in_transaction(database, work, retries=TRANSACTION_RETRIES):
             return result
         except _Retry as exc:
             if attempt == retries:
-                raise DatabaseError('the %s kept reporting lock conflicts (%s); run again' % (database.label, exc)) from None
+                raise DatabaseError(f'the {database.label} kept reporting lock conflicts ({exc}); run again') from None
             time.sleep(0.05 * (attempt + 1))
     return None  # pragma: no cover
 
@@ -215,8 +215,7 @@ def discover(api_db, cell_db, cell_id, plan, ratios, now=None):
                 first_node.setdefault(host_key(node['host']), node['id'])
         ids = [first_node[host_key(host)] for host in mapped]
         for chunk in chunks(ids):
-            _execute(cell_db, 'UPDATE compute_nodes SET mapped = 1, updated_at = %%s WHERE id IN (%s)'
-                     % placeholders(len(chunk)), [now] + chunk)
+            _execute(cell_db, f'UPDATE compute_nodes SET mapped = 1, updated_at = %s WHERE id IN ({placeholders(len(chunk))})', [now] + chunk)
     return mapped
 
 
@@ -232,7 +231,7 @@ def migrate_allocation_ratios(cell_db, nodes, ratios, now):
     assignments = ', '.join(f'{option} = IF({option} IS NULL OR {option} = 0, %s, {option})' for option, _initial in ALLOCATION_RATIOS)
     values = [ratios[option] for option, _initial in ALLOCATION_RATIOS]
     for chunk in chunks(ids):
-        _execute(cell_db, 'UPDATE compute_nodes SET %s, updated_at = %%s WHERE id IN (%s)' % (assignments, placeholders(len(chunk))),
+        _execute(cell_db, f'UPDATE compute_nodes SET {assignments}, updated_at = %s WHERE id IN ({placeholders(len(chunk))})',
                  values + [now] + chunk)
     return len(ids)
 
@@ -245,10 +244,10 @@ def _insert_host_mappings(api_db, cell_id, hosts, now):
         wanted = [host for host in hosts if host_key(host) not in existing]
         if not wanted:
             return []
-        _count, warnings = _execute(api_db, 'INSERT IGNORE INTO host_mappings (created_at, cell_id, host) VALUES %s'
-                                    % placeholders(len(wanted), 3), [value for host in wanted for value in (now, cell_id, host)])
+        _count, warnings = _execute(api_db, f'INSERT IGNORE INTO host_mappings (created_at, cell_id, host) VALUES {placeholders(len(wanted), 3)}',
+                                    [value for host in wanted for value in (now, cell_id, host)])
         _check_warnings(api_db, warnings, 'inserting host mappings')
-        rows = _execute(api_db, 'SELECT host FROM host_mappings WHERE cell_id = %%s AND host IN (%s)' % placeholders(len(wanted)),
+        rows = _execute(api_db, f'SELECT host FROM host_mappings WHERE cell_id = %s AND host IN ({placeholders(len(wanted))})',
                         [cell_id] + wanted, fetch=True)
         mine = {host_key(row['host']) for row in rows}
         return [host for host in wanted if host_key(host) in mine]
@@ -266,8 +265,9 @@ def map_instances(api_db, cell_db, cell_id, instances, now=None):
     """
     broken = [row['uuid'] for row in instances if not row.get('project_id') or row.get('user_id') is None]
     if broken:
-        raise DatabaseError('%d instance(s) of the cell have no project_id or user_id, so nova-manage cannot map them '
-                            'either: %s' % (len(broken), ', '.join(broken[:10]) + (' ...' if len(broken) > 10 else '')))
+        listed = ', '.join(broken[:10]) + (' ...' if len(broken) > 10 else '')
+        raise DatabaseError(f'{len(broken)} instance(s) of the cell have no project_id or user_id, so nova-manage cannot map them '
+                            f'either: {listed}')
     now = now or utcnow()
     api_db.prepare_bulk_session()
     created = statements = 0
@@ -275,7 +275,7 @@ def map_instances(api_db, cell_db, cell_id, instances, now=None):
         values = [value for row in chunk for value in (now, row['uuid'], cell_id, row['project_id'], row['user_id'], 0)]
         count, warnings = _retrying(lambda chunk=chunk, values=values: _execute(
             api_db, 'INSERT IGNORE INTO instance_mappings (created_at, instance_uuid, cell_id, project_id, user_id, '
-                    'queued_for_delete) VALUES %s' % placeholders(len(chunk), 6), values))
+                    f'queued_for_delete) VALUES {placeholders(len(chunk), 6)}', values))
         _check_warnings(api_db, warnings, 'inserting instance mappings')
         created += count
         statements += 1
@@ -291,7 +291,7 @@ def remove_markers(api_db, cell_db):
     uuids = {row['instance_uuid'].replace(' ', '-'): row['id'] for row in markers}
     ids = sorted(uuids[uuid] for uuid in cell_db.existing_instance_uuids(uuids) if uuid in uuids)
     if ids:
-        _execute(api_db, 'DELETE FROM instance_mappings WHERE project_id = %%s AND id IN (%s)' % placeholders(len(ids)),
+        _execute(api_db, f'DELETE FROM instance_mappings WHERE project_id = %s AND id IN ({placeholders(len(ids))})',
                  [MARKER_PROJECT_ID] + ids)
     return len(ids)
 
@@ -302,6 +302,6 @@ def _retrying(action, retries=TRANSACTION_RETRIES):
             return action()
         except _Retry as exc:
             if attempt == retries:
-                raise DatabaseError('lock conflicts persisted (%s); run again' % exc) from None
+                raise DatabaseError(f'lock conflicts persisted ({exc}); run again') from None
             time.sleep(0.05 * (attempt + 1))
     return None  # pragma: no cover

@@ -226,8 +226,8 @@ class NovaCellsModule:
     def api_database_url(self):
         url = self.params['api_database_connection'] or self.config.api_database_connection
         if not url:
-            raise NovaCellsError('no API database URL: set [api_database]/connection in one of %s or the '
-                                 'api_database_connection option' % ', '.join(self.params['config_files']))
+            raise NovaCellsError('no API database URL: set [api_database]/connection in one of {} or the '
+                                 'api_database_connection option'.format(', '.join(self.params['config_files'])))
         self.register_url_secrets(url)
         try:
             validate_db_url(url, 'the API database URL')
@@ -251,9 +251,9 @@ class NovaCellsModule:
         """A connection to a cell's database, keyed by cell uuid."""
         if cell['uuid'] not in self._cell_dbs:
             url = self.rendered_cell_urls(cell)[1]
-            label = 'database of cell %r (%s) at %s' % (cell['name'], cell['uuid'], mask_url(url))
+            label = 'database of cell {!r} ({}) at {}'.format(cell['name'], cell['uuid'], mask_url(url))
             try:
-                validate_db_url(url, 'the database URL of cell %r' % cell['name'])
+                validate_db_url(url, 'the database URL of cell {!r}'.format(cell['name']))
             except UrlError as exc:
                 raise NovaCellsError(str(exc)) from None
             self._cell_dbs[cell['uuid']] = CellDatabase(url, self.params['database_connect_timeout'], label=label)
@@ -322,8 +322,8 @@ class NovaCellsModule:
     def check_common(self):
         timeout = self.params.get('database_connect_timeout', 1)
         if not 1 <= timeout <= MAX_CONNECT_TIMEOUT:
-            raise NovaCellsError('database_connect_timeout is %d; give the seconds to wait for a database connection, '
-                                 'between 1 and %d (PyMySQL refuses other values)' % (timeout, MAX_CONNECT_TIMEOUT))
+            raise NovaCellsError(f'database_connect_timeout is {timeout}; give the seconds to wait for a database connection, '
+                                 f'between 1 and {MAX_CONNECT_TIMEOUT} (PyMySQL refuses other values)')
 
     def __call__(self):
         try:
@@ -341,6 +341,6 @@ class NovaCellsModule:
         except (DatabaseError, ConfigError, UrlError) as exc:
             self.fail(str(exc))
         except Exception as exc:  # pylint: disable=broad-except
-            self.fail('unexpected error: %s' % exc, exception=self.mask(traceback.format_exc()))
+            self.fail(f'unexpected error: {exc}', exception=self.mask(traceback.format_exc()))
         finally:
             self.close()

@@ -36,7 +36,7 @@ def parse_ini(text, filename='<string>'):
         if key is None:
             return
         if section is None:
-            raise ConfigError('%s: option %r appears before any [section]' % (filename, key))
+            raise ConfigError(f'{filename}: option {key!r} appears before any [section]')
         sections.setdefault(section, {}).setdefault(key, []).append('\n'.join(value))
 
     for lineno, raw in enumerate(text.splitlines(), start=1):
@@ -47,14 +47,14 @@ def parse_ini(text, filename='<string>'):
             continue
         if line.startswith((' ', '\t')):
             if key is None:
-                raise ConfigError('%s:%d: unexpected continuation line' % (filename, lineno))
+                raise ConfigError(f'{filename}:{lineno}: unexpected continuation line')
             value.append(line.lstrip())
             continue
         flush()
         key, value = None, []
         if line.startswith('['):
             if not line.endswith(']') or len(line) <= 2:
-                raise ConfigError('%s:%d: invalid section header %r' % (filename, lineno, line))
+                raise ConfigError(f'{filename}:{lineno}: invalid section header {line!r}')
             section = _normalise_section(line[1:-1])
             sections.setdefault(section, {})
         elif line.startswith(('#', ';')):
@@ -62,14 +62,14 @@ def parse_ini(text, filename='<string>'):
         else:
             colon, equal = line.find(':'), line.find('=')
             if colon < 0 and equal < 0:
-                raise ConfigError("%s:%d: no '=' or ':' in %r" % (filename, lineno, line.split()[0]))
+                raise ConfigError(f"{filename}:{lineno}: no '=' or ':' in {line.split()[0]!r}")
             split_at = equal if colon < 0 or (0 <= equal < colon) else colon
             key = line[:split_at].strip()
             item = line[split_at + 1:].strip()
             if item and item[0] == item[-1] and item.startswith(('"', "'")):
                 item = item[1:-1]
             if not key:
-                raise ConfigError('%s:%d: empty option name' % (filename, lineno))
+                raise ConfigError(f'{filename}:{lineno}: empty option name')
             value = [item]
     flush()
     return sections
@@ -92,17 +92,16 @@ class NovaConfig:
         for path in paths:
             if not os.path.exists(path):
                 if required:
-                    raise ConfigError('config file %s does not exist; set config_files to the nova.conf files nova-manage uses' % path)
+                    raise ConfigError(f'config file {path} does not exist; set config_files to the nova.conf files nova-manage uses')
                 continue
             try:
                 with open(path, encoding='utf-8') as handle:
                     parsed = parse_ini(handle.read(), path)
             except OSError as exc:
-                raise ConfigError('cannot read config file %s: %s' % (path, exc.strerror)) from None
+                raise ConfigError(f'cannot read config file {path}: {exc.strerror}') from None
             except UnicodeDecodeError as exc:
-                raise ConfigError('config file %s is not UTF-8 text (byte %d cannot be decoded); oslo.config reads nova.conf '
-                                  'as UTF-8: re-encode the file (e.g. iconv -t UTF-8) or set config_files to the right file'
-                                  % (path, exc.start)) from None
+                raise ConfigError(f'config file {path} is not UTF-8 text (byte {exc.start} cannot be decoded); oslo.config reads nova.conf '
+                                  'as UTF-8: re-encode the file (e.g. iconv -t UTF-8) or set config_files to the right file') from None
             for section, options in parsed.items():
                 merged.setdefault(section, {}).update(options)
             read.append(path)
@@ -192,12 +191,12 @@ class IniDocument:
         index = self._option_index(section, option)
         if index is None:
             return None
-        values = parse_ini('[%s]\n%s' % (section, self.lines[index]))
+        values = parse_ini(f'[{section}]\n{self.lines[index]}')
         return next(iter(values.values()))[option][-1]
 
     def set(self, section, option, value):
         """Set ``option``; returns True when the text changed."""
-        new_line = '%s = %s' % (option, value)
+        new_line = f'{option} = {value}'
         index = self._option_index(section, option)
         if index is not None:
             if self.lines[index] == new_line:
@@ -208,7 +207,7 @@ class IniDocument:
         if bounds is None:
             if self.lines and self.lines[-1].strip():
                 self.lines.append('')
-            self.lines.extend(['[%s]' % section, new_line])
+            self.lines.extend([f'[{section}]', new_line])
             return True
         insert_at = bounds[1]
         while insert_at - 1 > bounds[0] and not self.lines[insert_at - 1].strip():

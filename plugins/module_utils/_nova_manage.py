@@ -125,12 +125,12 @@ def interpret(command, rc, output, context=None):
     if rc == CRASH_RC:
         exception = _final_exception(output)
         if exception is None:
-            return Outcome(ERROR, 'nova-manage %s failed with an unhandled error (rc 255): %s' % (' '.join(command), context['output']))
+            return Outcome(ERROR, 'nova-manage {} failed with an unhandled error (rc 255): {}'.format(' '.join(command), context['output']))
         hint = ' The database went away during the command: check the database server, then run the task again.' if (
             'DBConnectionError' in exception) else ''
-        return Outcome(ERROR, 'nova-manage %s failed with an unhandled error (rc 255): %s%s (the whole traceback is in stdout)'
-                       % (' '.join(command), exception, hint))
-    return Outcome(ERROR, 'nova-manage %s exited with unexpected rc %d: %s' % (' '.join(command), rc, context['output']))
+        return Outcome(ERROR, f'nova-manage {" ".join(command)} failed with an unhandled error (rc 255): {exception}{hint} '
+                              '(the whole traceback is in stdout)')
+    return Outcome(ERROR, f'nova-manage {" ".join(command)} exited with unexpected rc {rc}: {context["output"]}')
 
 
 def _final_exception(output):
@@ -171,13 +171,13 @@ def _quote(part):
 def missing_command_message(program):
     """Why ``program`` (nova_manage[0]) cannot run, naming the option and what to do."""
     if os.sep in program and os.path.isdir(program):
-        return ('nova_manage %s is a directory, not a command; set nova_manage to the nova-manage program, '
-                'e.g. [%s]' % (program, os.path.join(program, 'nova-manage')))
+        return ('nova_manage {} is a directory, not a command; set nova_manage to the nova-manage program, '
+                'e.g. [{}]'.format(program, os.path.join(program, 'nova-manage')))
     if os.sep in program and os.path.exists(program):
-        return ('nova_manage %s is not executable; make it executable (chmod +x) or set nova_manage to the '
-                'nova-manage command on this host' % program)
-    return ('nova_manage %s: command not found; set nova_manage to the nova-manage command on this host, '
-            'e.g. [/opt/nova/bin/nova-manage]' % program)
+        return (f'nova_manage {program} is not executable; make it executable (chmod +x) or set nova_manage to the '
+                'nova-manage command on this host')
+    return (f'nova_manage {program}: command not found; set nova_manage to the nova-manage command on this host, '
+            'e.g. [/opt/nova/bin/nova-manage]')
 
 
 class NovaManage:
@@ -230,5 +230,5 @@ class NovaManage:
         outcome = interpret(command, rc, stdout, context)
         result = Result(masked, rc, stdout, stderr, outcome)
         if outcome.status == ERROR:
-            raise NovaManageError('%s\ncommand: %s' % (outcome.message, masked), result)
+            raise NovaManageError(f'{outcome.message}\ncommand: {masked}', result)
         return result

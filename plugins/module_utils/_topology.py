@@ -61,19 +61,19 @@ def safe_url(url):
     for entry in rest.split(','):
         userinfo, at, tail = entry.rpartition('@')
         user = userinfo.split(':', 1)[0] if at else ''
-        entries.append('%s@%s' % (user, tail) if user else tail)
-    return '%s://%s' % (scheme, ','.join(entries))
+        entries.append(f'{user}@{tail}' if user else tail)
+    return '{}://{}'.format(scheme, ','.join(entries))
 
 
 def _quote(text):
     """A DOT double-quoted string; newlines become DOT's centred line breaks."""
     escaped = str(text).replace('\\', '\\\\').replace('"', '\\"')
-    return '"%s"' % escaped.replace('\r', '').replace('\n', '\\n')
+    return '"{}"'.format(escaped.replace('\r', '').replace('\n', '\\n'))
 
 
 def _attrs(**attributes):
-    items = ['%s=%s' % (key, _quote(value)) for key, value in attributes.items() if value is not None]
-    return '[%s]' % ', '.join(items)
+    items = [f'{key}={_quote(value)}' for key, value in attributes.items() if value is not None]
+    return '[{}]'.format(', '.join(items))
 
 
 def _short(text, limit=MAX_REASON):
@@ -87,8 +87,7 @@ def _cells_of(cell_info):
     else:
         cells = cell_info
     if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
-        raise TopologyError('expected the result of nova.cells.cell_info (a dict with a list "cells") or that list, got %s'
-                            % type(cell_info).__name__)
+        raise TopologyError(f'expected the result of nova.cells.cell_info (a dict with a list "cells") or that list, got {type(cell_info).__name__}')
     return cells
 
 
@@ -96,8 +95,7 @@ def _services_of(service_status):
     if service_status is None:
         return [], {}
     if not isinstance(service_status, dict) or not isinstance(service_status.get('services', []), list):
-        raise TopologyError('expected the result of nova.cells.service_status (a dict with a list "services"), got %s'
-                            % type(service_status).__name__)
+        raise TopologyError(f'expected the result of nova.cells.service_status (a dict with a list "services"), got {type(service_status).__name__}')
     return service_status.get('services', []), service_status
 
 
@@ -114,12 +112,12 @@ class _Writer:
 
     def node(self, indent, **attributes):
         self.count += 1
-        node_id = 'n%d' % self.count
-        self.lines.append('%s%s %s;' % (indent, node_id, _attrs(**attributes)))
+        node_id = f'n{self.count}'
+        self.lines.append(f'{indent}{node_id} {_attrs(**attributes)};')
         return node_id
 
     def edge(self, tail, head, **attributes):
-        self.lines.append('  %s -> %s %s;' % (tail, head, _attrs(**attributes)))
+        self.lines.append(f'  {tail} -> {head} {_attrs(**attributes)};')
 
     def add(self, line):
         self.lines.append(line)
@@ -130,8 +128,8 @@ def stable_reason(reason, last_seen):
     picture of an unchanged deployment does not change from run to run."""
     if not last_seen:
         return reason
-    stamp = '%s UTC' % str(last_seen)[:19].replace('T', ' ')
-    return _AGE.sub('heartbeat at %s' % stamp, reason)
+    stamp = '{} UTC'.format(str(last_seen)[:19].replace('T', ' '))
+    return _AGE.sub(f'heartbeat at {stamp}', reason)
 
 
 def _service_node(writer, indent, service, unmapped=False):
@@ -143,7 +141,7 @@ def _service_node(writer, indent, service, unmapped=False):
     if service.get('forced_down'):
         label.append('forced down')
     if service.get('disabled'):
-        label.append(_short('disabled: %s' % service['disabled_reason']) if service.get('disabled_reason') else 'disabled')
+        label.append(_short('disabled: {}'.format(service['disabled_reason'])) if service.get('disabled_reason') else 'disabled')
         style = 'filled,rounded,dashed'
     if state != 'up' and service.get('reason'):
         label.append(_short(stable_reason(service['reason'], service.get('last_seen'))))
@@ -159,7 +157,7 @@ def _cell_cluster(writer, index, cell, services):
     name = cell.get('name') or '(no name)'
     indent = '    '
     cell0 = _is_cell0(cell)
-    title = ['API level: %s' % name if cell0 else 'cell %s' % name, cell.get('uuid') or '']
+    title = [f'API level: {name}' if cell0 else f'cell {name}', cell.get('uuid') or '']
     cluster = dict(style='rounded', color='#495057', bgcolor='#f8f9fa', penwidth='1.5')
     reachable = cell.get('reachable')
     if cell.get('disabled'):
@@ -168,10 +166,10 @@ def _cell_cluster(writer, index, cell, services):
     if reachable is False:
         title.append('DATABASE UNREACHABLE')
         cluster.update(color=UNREACHABLE_COLOUR, penwidth='3', fontcolor=UNREACHABLE_COLOUR)
-    writer.add('  subgraph cluster_%d {' % index)
-    writer.add('%slabel=%s;' % (indent, _quote('\n'.join(title))))
+    writer.add(f'  subgraph cluster_{index} {{')
+    writer.add('{}label={};'.format(indent, _quote('\n'.join(title))))
     for key, value in cluster.items():
-        writer.add('%s%s=%s;' % (indent, key, _quote(value)))
+        writer.add(f'{indent}{key}={_quote(value)};')
 
     database_label = ['database', safe_url(cell.get('database_connection'))]
     if reachable is False:
@@ -186,7 +184,7 @@ def _cell_cluster(writer, index, cell, services):
     transport = safe_url(cell.get('transport_url'))
     queue = None
     if transport and not transport.startswith('none:'):
-        queue = writer.node(indent, label='message queue\n%s' % transport, shape='box3d', style='filled', fillcolor=INFRA_COLOUR)
+        queue = writer.node(indent, label=f'message queue\n{transport}', shape='box3d', style='filled', fillcolor=INFRA_COLOUR)
 
     seen_hosts = set()
     nodes = []
@@ -200,12 +198,12 @@ def _cell_cluster(writer, index, cell, services):
     # Mapped hosts without a service row, and computes not mapped yet.
     for host in cell.get('hosts') or []:
         if host not in seen_hosts:
-            hosts.append(writer.node(indent, label='%s\nmapped, no service row' % host, shape='box',
+            hosts.append(writer.node(indent, label=f'{host}\nmapped, no service row', shape='box',
                                      style='filled,rounded', fillcolor=UNMAPPED_COLOUR))
     for host in cell.get('unmapped_hosts') or []:
         if host in seen_hosts:
             continue
-        hosts.append(writer.node(indent, label='%s\nNOT MAPPED\n(discover_hosts)' % host, shape='box',
+        hosts.append(writer.node(indent, label=f'{host}\nNOT MAPPED\n(discover_hosts)', shape='box',
                                  style='filled,rounded,dotted', fillcolor=UNMAPPED_COLOUR))
     writer.add('  }')
 
@@ -257,7 +255,7 @@ def topology_dot(cell_info, service_status=None, title=None):
     order = []
     for service in services:
         if not isinstance(service, dict):
-            raise TopologyError('every entry of "services" must be a dict, got %s' % type(service).__name__)
+            raise TopologyError(f'every entry of "services" must be a dict, got {type(service).__name__}')
         key = service.get('cell_uuid') or service.get('cell')
         if key not in by_cell:
             by_cell[key] = []
@@ -270,14 +268,14 @@ def topology_dot(cell_info, service_status=None, title=None):
     down = sum(1 for s in services if s.get('state') == 'down')
     unknown = len(services) - up - down
     heading = [title or 'nova.cells deployment']
-    heading.append('%d cell(s), %d service(s): %d up, %d down, %d unknown' % (len(cells), len(services), up, down, unknown))
+    heading.append(f'{len(cells)} cell(s), {len(services)} service(s): {up} up, {down} down, {unknown} unknown')
     if status.get('driver'):
-        heading.append('ServiceGroup driver %s, service_down_time %s s' % (status['driver'], status.get('service_down_time', '?')))
+        heading.append('ServiceGroup driver {}, service_down_time {} s'.format(status['driver'], status.get('service_down_time', '?')))
 
     writer = _Writer()
     writer.add('digraph nova_cells {')
-    writer.add('  graph [label=%s, labelloc="t", fontname="Helvetica", fontsize="14", compound="true", '
-               'rankdir="TB", newrank="true", nodesep="0.3", ranksep="0.6"];' % _quote('\n'.join(heading)))
+    writer.add('  graph [label={}, labelloc="t", fontname="Helvetica", fontsize="14", compound="true", '
+               'rankdir="TB", newrank="true", nodesep="0.3", ranksep="0.6"];'.format(_quote('\n'.join(heading))))
     writer.add('  node [fontname="Helvetica", fontsize="10"];')
     writer.add('  edge [arrowsize="0.6"];')
 

@@ -65,7 +65,7 @@ def _mask_userinfo(userinfo):
     username, password = userinfo.split(':', 1)
     if not password or _PLACEHOLDER.match(password):
         return userinfo
-    return '%s:%s' % (username, MASK)
+    return f'{username}:{MASK}'
 
 
 def _split_authority(rest):
@@ -98,7 +98,7 @@ def mask_url(url):
     netloc_end = min([i for i in (remainder.find('/'), remainder.find('?'), remainder.find('#')) if i >= 0] or [len(remainder)])
     entries = (region + '@' + remainder[:netloc_end]).split(',')
     if len(entries) > 1 and all(entry.count('@') == 1 and ':' in entry.split('@')[0] for entry in entries):
-        masked = ','.join('%s@%s' % (_mask_userinfo(entry.split('@')[0]), entry.split('@')[1]) for entry in entries)
+        masked = ','.join('{}@{}'.format(_mask_userinfo(entry.split('@')[0]), entry.split('@')[1]) for entry in entries)
         return head + masked + remainder[netloc_end:]
     return head + _mask_userinfo(region) + '@' + remainder
 
@@ -202,7 +202,7 @@ def mask_text(text, secrets=()):
             if len(secret) >= GLOBAL_SECRET_MIN_LENGTH:
                 piece = piece.replace(secret, MASK)
             elif len(secret) >= WORD_SECRET_MIN_LENGTH and not index % 2:
-                piece = re.sub(r'(?<![\w.-])%s(?![\w.-])' % re.escape(secret), MASK, piece)
+                piece = re.sub(rf'(?<![\w.-]){re.escape(secret)}(?![\w.-])', MASK, piece)
         pieces.append(piece)
     return ''.join(pieces)
 
@@ -263,8 +263,7 @@ def parse_db_url(url, option='database_connection'):
     """Components of a database URL exactly as SQLAlchemy's make_url reads them; UrlError where it fails."""
     match = _SQLALCHEMY_URL.match(url) if isinstance(url, str) else None
     if match is None:
-        raise UrlError('%s %s cannot be parsed as an SQLAlchemy URL; expected %s://user:password@host/dbname'
-                       % (option, mask_url(url), DB_SCHEMES[1]))
+        raise UrlError(f'{option} {mask_url(url)} cannot be parsed as an SQLAlchemy URL; expected {DB_SCHEMES[1]}://user:password@host/dbname')
     parts = match.groupdict()
     query = {}
     if parts['query'] is not None:
@@ -276,8 +275,8 @@ def parse_db_url(url, option='database_connection'):
         try:
             port = int(port)
         except ValueError:
-            raise UrlError('%s %s has an invalid port (%s); give a number between 1 and 65535 or leave out the ":"'
-                           % (option, mask_url(url), 'empty' if port == '' else 'not a number')) from None
+            why = 'empty' if port == '' else 'not a number'
+            raise UrlError(f'{option} {mask_url(url)} has an invalid port ({why}); give a number between 1 and 65535 or leave out the ":"') from None
     return {
         'scheme': parts['name'],
         'username': unquote(parts['username']) if parts['username'] is not None else None,
@@ -292,13 +291,13 @@ def parse_db_url(url, option='database_connection'):
 def parse_transport_url(url, option='transport_url'):
     """oslo_messaging.TransportURL.parse: hosts, credentials and virtual host; UrlError where it fails."""
     if not isinstance(url, str):
-        raise UrlError('%s is not a string' % option)
+        raise UrlError(f'{option} is not a string')
     try:
         parts = urlparse(url)
     except ValueError as exc:
-        raise UrlError('%s %s cannot be parsed (%s)' % (option, mask_url(url), mask_text(str(exc)))) from None
+        raise UrlError(f'{option} {mask_url(url)} cannot be parsed ({mask_text(str(exc))})') from None
     if not parts.scheme:
-        raise UrlError('%s %s has no scheme; expected rabbit://user:password@host:5672/vhost' % (option, mask_url(url)))
+        raise UrlError(f'{option} {mask_url(url)} has no scheme; expected rabbit://user:password@host:5672/vhost')
     hosts = []
     for entry in parts.netloc.split(','):
         if not entry:
@@ -313,8 +312,8 @@ def parse_transport_url(url, option='transport_url'):
         try:
             hostname, port = _parse_host_port(hostname)
         except ValueError:
-            raise UrlError('%s %s has an invalid host or port; percent-encode any of / # ? @ , in a password '
-                           '(%%2F %%23 %%3F %%40 %%2C)' % (option, mask_url(url))) from None
+            raise UrlError(f'{option} {mask_url(url)} has an invalid host or port; percent-encode any of / # ? @ , in a password '
+                           '(%2F %23 %3F %40 %2C)') from None
         hosts.append({'hostname': hostname, 'port': port, 'username': username, 'password': password})
     virtual_host = unquote(parts.path[1:]) if parts.path.startswith('/') else None
     return {'scheme': parts.scheme, 'hosts': hosts, 'virtual_host': virtual_host, 'query': parts.query}
@@ -361,7 +360,7 @@ def template_variables(base_url):
     if ',' in base.netloc:
         for index, netloc in enumerate(base.netloc.split(','), start=1):
             for key, value in _parse_netloc(netloc).items():
-                subs['%s%i' % (key, index)] = value
+                subs[f'{key}{index}'] = value
     return subs
 
 
@@ -383,8 +382,7 @@ def expand_template(url, base_url):
         return url.format(**template_variables(base_url)), None
     # Nova catches every exception here.
     except Exception as exc:  # pylint: disable=broad-except
-        return url, 'the template cannot be rendered (%s: %s); Nova would use it unrendered' % (
-            type(exc).__name__, mask_text(str(exc)))
+        return url, f'the template cannot be rendered ({type(exc).__name__}: {mask_text(str(exc))}); Nova would use it unrendered'
 
 
 def normalise_url(url):
@@ -411,44 +409,44 @@ def urls_equal(left, right):
 
 def _check_port(port, option, url):
     if port is not None and not 1 <= port <= 65535:
-        raise UrlError('%s %s has an invalid port %d; a port must be between 1 and 65535' % (option, mask_url(url), port))
+        raise UrlError(f'{option} {mask_url(url)} has an invalid port {port}; a port must be between 1 and 65535')
 
 
 def validate_db_url(url, option='database_connection'):
     """Raise UrlError unless ``url`` is a MySQL URL that SQLAlchemy (Nova) and PyMySQL (this collection) read alike."""
     if not url or not isinstance(url, str):
-        raise UrlError('%s is empty; give a URL such as mysql+pymysql://nova:PASSWORD@dbhost/nova_cell1' % option)
+        raise UrlError(f'{option} is empty; give a URL such as mysql+pymysql://nova:PASSWORD@dbhost/nova_cell1')
     if '://' not in url:
-        raise UrlError('%s %s has no scheme; expected %s://user:password@host/dbname' % (option, mask_url(url), DB_SCHEMES[1]))
+        raise UrlError(f'{option} {mask_url(url)} has no scheme; expected {DB_SCHEMES[1]}://user:password@host/dbname')
     parts = parse_db_url(url, option)
     if parts['scheme'].lower() not in DB_SCHEMES:
-        raise UrlError('%s uses the unsupported scheme %r; only %s are supported (the modules read Nova databases with PyMySQL)'
-                       % (option, parts['scheme'], ' and '.join('%s://' % s for s in DB_SCHEMES)))
+        supported = ' and '.join(f'{s}://' for s in DB_SCHEMES)
+        raise UrlError(f"{option} uses the unsupported scheme {parts['scheme']!r}; only {supported} are supported (the modules read Nova "
+                       'databases with PyMySQL)')
     if parts['host'] and '@' in parts['host']:
-        raise UrlError("%s %s has a raw '@' in its password: SQLAlchemy (and so Nova) ends the password at the first '@'; "
-                       'percent-encode it as %%40' % (option, mask_url(url)))
+        raise UrlError(f"{option} {mask_url(url)} has a raw '@' in its password: SQLAlchemy (and so Nova) ends the password at the first '@'; "
+                       'percent-encode it as %40')
     if not parts['host'] and not parts['query'].get('unix_socket'):
-        raise UrlError('%s %s has no host; give host[:port] or a unix_socket query option' % (option, mask_url(url)))
+        raise UrlError(f'{option} {mask_url(url)} has no host; give host[:port] or a unix_socket query option')
     _check_port(parts['port'], option, url)
     if not parts['database']:
-        raise UrlError('%s %s names no database; append /dbname' % (option, mask_url(url)))
+        raise UrlError(f'{option} {mask_url(url)} names no database; append /dbname')
     if '/' in parts['database']:
-        raise UrlError('%s %s has a path with more than a database name' % (option, mask_url(url)))
+        raise UrlError(f'{option} {mask_url(url)} has a path with more than a database name')
 
 
 def validate_transport_url(url, option='transport_url', allow_none=False):
     """Raise UrlError unless oslo.messaging reads ``url`` as a usable transport (nova-manage drops invalid ones silently)."""
     if not url or not isinstance(url, str):
-        raise UrlError('%s is empty; give a URL such as rabbit://nova:PASSWORD@mqhost:5672/cell1' % option)
+        raise UrlError(f'{option} is empty; give a URL such as rabbit://nova:PASSWORD@mqhost:5672/cell1')
     parts = parse_transport_url(url, option)
     scheme = parts['scheme'].lower()
     if scheme == 'none':
         if allow_none:
             return
-        raise UrlError('%s none:/// is only valid for cell0; give the cell its own message queue URL' % option)
+        raise UrlError(f'{option} none:/// is only valid for cell0; give the cell its own message queue URL')
     if scheme not in TRANSPORT_SCHEMES and not scheme.startswith('kombu'):
-        raise UrlError('%s uses the unknown transport scheme %r; expected one of %s'
-                       % (option, parts['scheme'], ', '.join(TRANSPORT_SCHEMES)))
+        raise UrlError('{} uses the unknown transport scheme {!r}; expected one of {}'.format(option, parts['scheme'], ', '.join(TRANSPORT_SCHEMES)))
     for host in parts['hosts']:
         _check_port(host['port'], option, url)
 

@@ -236,10 +236,10 @@ class CellModule(NovaCellsModule):
         params = self.params
         if self.is_cell0:
             if params['name'] != CELL0_NAME:
-                raise NovaCellsError('cell0 (uuid %s) must be named %r, not %r' % (CELL0_UUID, CELL0_NAME, params['name']))
+                raise NovaCellsError('cell0 (uuid {}) must be named {!r}, not {!r}'.format(CELL0_UUID, CELL0_NAME, params['name']))
             if params['transport_url'] not in (None, CELL0_TRANSPORT_URL):
-                raise NovaCellsError('cell0 has no message queue: its transport_url is always %s, not %s; omit transport_url'
-                                     % (CELL0_TRANSPORT_URL, mask_url(params['transport_url'])))
+                raise NovaCellsError(f"cell0 has no message queue: its transport_url is always {CELL0_TRANSPORT_URL}, not "
+                                     f"{mask_url(params['transport_url'])}; omit transport_url")
             if params['disabled']:
                 raise NovaCellsError('cell0 cannot be disabled: it only stores instances that failed to schedule; '
                                      'disable a regular cell instead')
@@ -254,7 +254,7 @@ class CellModule(NovaCellsModule):
         # Nova formats every stored URL (CellMapping.format_*_url), not only those with a brace.
         rendered, error = expand_template(url, base)
         if error and is_template(url):
-            raise NovaCellsError('%s %s: %s (rendered against %s of %s)' % (
+            raise NovaCellsError('{} {}: {} (rendered against {} of {})'.format(
                 option, mask_url(url), error, '[database]/connection' if option == 'database_connection' else '[DEFAULT]/transport_url',
                 ', '.join(self.params['config_files'])))
         self.register_url_secrets(rendered)
@@ -264,14 +264,14 @@ class CellModule(NovaCellsModule):
             else:
                 validate_transport_url(rendered, option, allow_none=self.is_cell0)
         except UrlError as exc:
-            raise NovaCellsError('%s%s' % (exc, ' (after rendering the template %s)' % mask_url(url) if rendered != url else '')) from None
+            raise NovaCellsError('{}{}'.format(exc, f' (after rendering the template {mask_url(url)})' if rendered != url else '')) from None
 
     # -- present ---------------------------------------------------------------------------
     def ensure_present(self, api_db, uuid):
         cells = api_db.cells()
         current = find_cell(cells, name=self.params['name'], uuid=uuid)
         if uuid is not None and current is None and not self.is_cell0:
-            raise NovaCellsError('there is no cell with uuid %s; to create a cell, give only its name' % uuid)
+            raise NovaCellsError(f'there is no cell with uuid {uuid}; to create a cell, give only its name')
         if current is None:
             return self.create(api_db, cells)
         return self.update(api_db, cells, current)
@@ -304,12 +304,12 @@ class CellModule(NovaCellsModule):
             other_transport, other_database = self.rendered_cell_urls(other)
             shared = []
             if not self.is_cell0 and other['uuid'] != CELL0_UUID and urls_equal(transport, other_transport):
-                shared.append('transport URL %s' % mask_url(transport))
+                shared.append(f'transport URL {mask_url(transport)}')
             if urls_equal(database, other_database):
-                shared.append('database %s' % mask_url(database))
+                shared.append(f'database {mask_url(database)}')
             if shared:
-                raise NovaCellsError('cell %r would share its %s with cell %r (%s); every cell needs its own message-queue '
-                                     'vhost and database' % (desired['name'], ' and '.join(shared), other['name'], other['uuid']),
+                raise NovaCellsError('cell {!r} would share its {} with cell {!r} ({}); every cell needs its own message-queue '
+                                     'vhost and database'.format(desired['name'], ' and '.join(shared), other['name'], other['uuid']),
                                      conflicting_cell=public_cell(other))
 
     def create(self, api_db, cells):
@@ -319,7 +319,7 @@ class CellModule(NovaCellsModule):
         missing = [opt for opt in ('database_connection', 'transport_url')
                    if desired.get(opt) is None and not (self.is_cell0 and opt == 'transport_url')]
         if missing:
-            raise NovaCellsError('cell %r does not exist yet; creating it needs %s' % (params['name'], ' and '.join(missing)))
+            raise NovaCellsError('cell {!r} does not exist yet; creating it needs {}'.format(params['name'], ' and '.join(missing)))
         self.check_url_conflicts(cells, desired)
         tracker = self.tracker(None, desired)
 
@@ -360,12 +360,11 @@ class CellModule(NovaCellsModule):
         if 'name' in changed:
             clashes = [cell['uuid'] for cell in cells if cell['name'] == desired['name'] and cell['uuid'] != current['uuid']]
             if clashes:
-                raise NovaCellsError('cannot rename cell %s to %r: that name is already used by %s'
-                                     % (current['uuid'], desired['name'], ', '.join(clashes)))
+                raise NovaCellsError(f"cannot rename cell {current['uuid']} to {desired['name']!r}: that name is already used by {', '.join(clashes)}")
         self.check_url_conflicts(cells, desired)
         if desired['transport_url'] is None or desired['database_connection'] is None:
-            raise NovaCellsError('cell %r has no stored %s; give both transport_url and database_connection'
-                                 % (current['name'], 'transport URL' if desired['transport_url'] is None else 'database URL'))
+            missing = 'transport URL' if desired['transport_url'] is None else 'database URL'
+            raise NovaCellsError(f"cell {current['name']!r} has no stored {missing}; give both transport_url and database_connection")
 
         def apply():
             # Both URLs always: update_cell replaces an omitted one with this host's config value.
@@ -376,7 +375,7 @@ class CellModule(NovaCellsModule):
             result = self.nova_manage.run(('cell_v2', 'update_cell'), args,
                                           context=dict(cell=current['name'], uuid=current['uuid']))
             if result is not None and 'Invalid transport URL' in result.stdout:
-                raise NovaCellsError('nova-manage ignored the transport URL of cell %r: %s' % (current['name'], result.stdout.strip()))
+                raise NovaCellsError('nova-manage ignored the transport URL of cell {!r}: {}'.format(current['name'], result.stdout.strip()))
             if 'name' in changed or 'disabled' in changed:
                 self.restart_required.add('scheduler_sighup')
             if 'transport_url' in changed or 'database_connection' in changed:
@@ -398,17 +397,15 @@ class CellModule(NovaCellsModule):
         cells = api_db.cells()
         after = find_cell(cells, name=desired['name'], uuid=desired.get('uuid'))
         if after is None:
-            raise NovaCellsError('nova-manage reported success but cell %r is not in the API database; check that '
-                                 'config_files point nova-manage at the same API database (%s)'
-                                 % (desired['name'], mask_url(api_db.url)), commands=self.nova_manage.commands)
+            raise NovaCellsError(f"nova-manage reported success but cell {desired['name']!r} is not in the API database; check that "
+                                 f'config_files point nova-manage at the same API database ({mask_url(api_db.url)})', commands=self.nova_manage.commands)
         for field in ('name', 'disabled'):
             if after[field] != desired[field]:
-                raise NovaCellsError('after nova-manage ran, cell %r has %s=%r instead of %r'
-                                     % (desired['name'], field, after[field], desired[field]))
+                raise NovaCellsError(f"after nova-manage ran, cell {desired['name']!r} has {field}={after[field]!r} instead of {desired[field]!r}")
         for field in ('transport_url', 'database_connection'):
             if not urls_equal(after[field], desired[field]):
-                raise NovaCellsError('after nova-manage ran, cell %r stores %s %s instead of %s'
-                                     % (desired['name'], field, mask_url(after[field]), mask_url(desired[field])))
+                raise NovaCellsError(f"after nova-manage ran, cell {desired['name']!r} stores {field} {mask_url(after[field])} instead of "
+                                     f'{mask_url(desired[field])}')
         return after
 
     # -- absent ----------------------------------------------------------------------------
@@ -444,20 +441,20 @@ class CellModule(NovaCellsModule):
         """Refuse what nova-manage would refuse, before spending a nova-manage run (and in check mode)."""
         hosts = [row['host'] for row in api_db.host_mappings(cell['id'])]
         mappings = api_db.instance_mapping_counts().get(cell['id'], 0)
-        label = '%r (%s)' % (cell['name'], cell['uuid'])
+        label = '{!r} ({})'.format(cell['name'], cell['uuid'])
         if hosts and not self.params['force']:
-            raise NovaCellsError('cell %s still has %d mapped host(s): %s. Remove them first (nova.cells.host state=absent) '
-                                 'or set force=true to delete their host mappings with the cell.'
-                                 % (label, len(hosts), ', '.join(hosts[:10]) + (' ...' if len(hosts) > 10 else '')),
+            listed = ', '.join(hosts[:10]) + (' ...' if len(hosts) > 10 else '')
+            raise NovaCellsError(f'cell {label} still has {len(hosts)} mapped host(s): {listed}. Remove them first (nova.cells.host '
+                                 'state=absent) or set force=true to delete their host mappings with the cell.',
                                  hosts=hosts)
         if mappings:
             live = self.cell_db(cell).live_instance_count()
             if live:
-                raise NovaCellsError('cell %s still has %d live instance(s); delete or migrate them first. '
-                                     'force does not delete cells with live instances.' % (label, live))
+                raise NovaCellsError(f'cell {label} still has {live} live instance(s); delete or migrate them first. '
+                                     'force does not delete cells with live instances.')
             if not self.params['force']:
-                raise NovaCellsError('cell %s has %d mapping(s) of deleted instances. Run "nova-manage db archive_deleted_rows" '
-                                     'to purge them, or set force=true to delete them with the cell.' % (label, mappings))
+                raise NovaCellsError(f'cell {label} has {mappings} mapping(s) of deleted instances. Run "nova-manage db archive_deleted_rows" '
+                                     'to purge them, or set force=true to delete them with the cell.')
 
     # -- result ----------------------------------------------------------------------------
     def report(self, tracker, before, after, changed):

@@ -142,7 +142,7 @@ class CellInfoModule(NovaCellsModule):
         try:
             candidates = self.cell_db(cell).unmapped_compute_hosts()
         except (DatabaseError, NovaCellsError) as exc:
-            self.ansible.warn(self.mask('cell %r: %s' % (cell['name'], exc)))
+            self.ansible.warn(self.mask('cell {!r}: {}'.format(cell['name'], exc)))
             return dict(reachable=False, error=self.mask(str(exc)), unmapped_hosts=[])
         return dict(reachable=True, unmapped_hosts=api_db.unmapped_hosts(candidates))
 

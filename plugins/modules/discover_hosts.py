@@ -197,8 +197,7 @@ class DiscoverHostsModule(NovaCellsModule):
             if not plan.hosts:
                 continue
             if plan.unsupported:
-                self.ansible.warn('discover_hosts engine=direct: cell %r has %s; nova-manage maps its hosts instead'
-                                  % (cell['name'], plan.unsupported))
+                self.ansible.warn('discover_hosts engine=direct: cell {!r} has {}; nova-manage maps its hosts instead'.format(cell['name'], plan.unsupported))
             if self.check_mode:
                 if plan.unsupported:
                     self.nova_manage.run(('cell_v2', 'discover_hosts'), self.arguments(cell))
@@ -240,9 +239,9 @@ class DiscoverHostsModule(NovaCellsModule):
             if result.status != RETRY:
                 break
             if attempt == self.params['retries']:
-                raise NovaCellsError('discover_hosts for cell %r collided with another discovery %d times; '
+                raise NovaCellsError(f"discover_hosts for cell {cell['name']!r} collided with another discovery {attempt + 1} times; "
                                      'run discovery from one place at a time (run_once) and leave '
-                                     '[scheduler]/discover_hosts_in_cells_interval off' % (cell['name'], attempt + 1))
+                                     '[scheduler]/discover_hosts_in_cells_interval off')
             # Jitter so that parallel runs do not collide again in lock-step.
             time.sleep(random.uniform(0.2, max(0.2, self.params['retry_delay'])))
         if not created:

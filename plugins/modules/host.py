@@ -123,19 +123,19 @@ class HostModule(NovaCellsModule):
         cell = find_cell(cells, uuid=mapping['cell_uuid'])
         before = dict(name=host, cell=cell['name'], cell_uuid=cell['uuid'])
         if expected is not None and expected['uuid'] != cell['uuid']:
-            raise NovaCellsError('host %r is mapped to cell %r (%s), not to %r; name the cell it is mapped to'
-                                 % (host, cell['name'], cell['uuid'], expected['name']), host=before)
+            raise NovaCellsError(f"host {host!r} is mapped to cell {cell['name']!r} ({cell['uuid']}), not to {expected['name']!r}; name the cell "
+                                 'it is mapped to', host=before)
         live = self.cell_db(cell).live_instance_count(host)
         if live:
-            raise NovaCellsError('host %r in cell %r still has %d instance(s); migrate or delete them, then remove the host'
-                                 % (host, cell['name'], live), host=before)
+            raise NovaCellsError(f"host {host!r} in cell {cell['name']!r} still has {live} instance(s); migrate or delete them, then remove "
+                                 'the host', host=before)
         return before
 
     def reread(self, api_db, host):
         mapping = api_db.host_mapping(host)
         if mapping is not None:
-            raise NovaCellsError('nova-manage reported success but host %r is still mapped to cell %r; check that config_files '
-                                 'point nova-manage at the same API database' % (host, mapping['cell_name']))
+            raise NovaCellsError('nova-manage reported success but host {!r} is still mapped to cell {!r}; check that config_files '
+                                 'point nova-manage at the same API database'.format(host, mapping['cell_name']))
         return {}
 
 

@@ -135,7 +135,7 @@ class MapInstancesModule(NovaCellsModule):
 
     def run(self):
         if self.params['max_count'] < 1:
-            raise NovaCellsError('max_count must be a positive number of instances per batch, not %d' % self.params['max_count'])
+            raise NovaCellsError(f"max_count must be a positive number of instances per batch, not {self.params['max_count']}")
         if self.params['max_batches'] < 1:
             raise NovaCellsError('max_batches must be at least 1')
         api_db = self.api_db()
@@ -157,12 +157,11 @@ class MapInstancesModule(NovaCellsModule):
             if result.status != MORE:
                 break
             if batches >= self.params['max_batches']:
-                raise NovaCellsError('map_instances for cell %r still reports more work after %d batches of %d; '
-                                     'raise max_batches or max_count' % (cell['name'], batches, self.params['max_count']))
+                raise NovaCellsError(f"map_instances for cell {cell['name']!r} still reports more work after {batches} batches of "
+                                     f"{self.params['max_count']}; raise max_batches or max_count")
         after = self.unmapped(api_db, cell)
         if after:
-            raise NovaCellsError('nova-manage map_instances finished but %d instance(s) of cell %r are still unmapped'
-                                 % (after, cell['name']))
+            raise NovaCellsError(f"nova-manage map_instances finished but {after} instance(s) of cell {cell['name']!r} are still unmapped")
         return dict(changed=True, unmapped_before=before, mapped=before - after, batches=batches)
 
     def run_direct(self, api_db, cell):

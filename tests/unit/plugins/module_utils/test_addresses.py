@@ -8,7 +8,6 @@ import pytest
 
 from ansible_collections.nova.cells.plugins.module_utils._addresses import AddressError, parse_server, validate_servers
 
-# -- server syntax --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('server, style, expected', [
     ('10.0.0.1:11211', 'pymemcache', ('10.0.0.1', 11211)),
