@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSE)
 """A fake Nova for the modules' decisions: API and cell databases as Python rows, and a nova-manage that changes them.
 
-``nova`` (the fixture) answers the SQL the modules send through the real query code of _databases (a fake
+``nova`` (the fixture, in conftest.py) answers the SQL the modules send through the real query code of _databases (a fake
 connection under ``Database.connection``) and runs ``cell_v2`` commands through the real NovaManage (a fake
 ``run_command``). Host names compare as the database compares them (case-insensitively). What these tests
 prove is the modules' own logic; the same behaviour against real Nova is in tests/integration.
@@ -14,10 +14,7 @@ import json
 import re
 import uuid as uuidlib
 
-import pytest
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.nova.cells.plugins.module_utils import _databases, _module
+from ansible_collections.nova.cells.plugins.module_utils import _databases
 from ansible_collections.nova.cells.plugins.module_utils._databases import CELL0_UUID, MARKER_PROJECT_ID, host_key
 
 CELL1_UUID = '11111111-1111-4111-8111-111111111111'
@@ -243,43 +240,6 @@ def _options(words):
             options[words[index]] = True
             index += 1
     return options
-
-
-@pytest.fixture
-def nova(monkeypatch, tmp_path):
-    world = FakeNova()
-
-    def connection(database):
-        if database._connection is None:
-            name = _databases.db_name(database.url)
-            if name in world.unreachable:
-                raise _databases.DatabaseError(f'cannot connect to the {database.label}: (2003) the server is unreachable')
-            database._connection = Connection(world, name)
-        return database._connection
-
-    def run_command(_module, argv, **_kwargs):
-        return world.nova_manage(list(argv))
-
-    monkeypatch.setattr(_databases.Database, 'connection', connection)
-    monkeypatch.setattr(_module._MaskingAnsibleModule, 'run_command', run_command)
-    conf = tmp_path / 'nova.conf'
-    conf.write_text(NOVA_CONF)
-    world.config_files = [str(conf)]
-    return world
-
-
-@pytest.fixture
-def run_module(nova, capsys):
-    """``run_module(module, **args)``: the module's result as JSON (args default to the fake's nova.conf and /bin/true)."""
-
-    def run(module, **args):
-        args.setdefault('config_files', nova.config_files)
-        args.setdefault('nova_manage', ['/bin/true'])
-        with patch_module_args(args), pytest.raises(SystemExit):
-            module.main()
-        return json.loads(capsys.readouterr().out)
-
-    return run
 
 
 def secrets_in(result):
