@@ -7,7 +7,8 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # Options every nova.cells module shares (plugins/module_utils/_module.py common_argument_spec).
-    _FILES = r'''
+    DOCUMENTATION = r'''
+options:
   config_files:
     description:
       - The nova.conf files to read, in order; a later file wins, as with repeated C(--config-file).
@@ -26,8 +27,6 @@ class ModuleDocFragment:
     type: list
     elements: str
     default: [nova-manage]
-'''
-    _DATABASE = r'''
   api_database_connection:
     description:
       - The API database URL (C(mysql+pymysql://user:password@host/nova_api)) used to read cell, host and instance mappings.
@@ -44,15 +43,28 @@ class ModuleDocFragment:
         fails within seconds instead of after about 100 seconds of retries.
     type: bool
     default: true
-'''
-    _DATABASE_NOTES = r'''
 requirements:
   - PyMySQL on the managed host (python3-pymysql)
 notes:
   - Database passwords are never part of the module's results, diffs, warnings or errors; URLs are shown with C(****) in place of the password.
 '''
 
-    DOCUMENTATION = 'options:' + _FILES + _DATABASE + _DATABASE_NOTES
-
-    # Modules that read no database (database_options = False in the base class): the files and nova-manage only.
-    WITHOUT_DATABASE = 'options:' + _FILES
+    # Modules that read no database (database_options = False in the base class), e.g. nova.cells.servicegroup.
+    WITHOUT_DATABASE = r'''
+options:
+  config_files:
+    description:
+      - Accepted so that C(module_defaults) for the action group C(group/nova.cells.cells) can set it for every module; a
+        module that reads no database does not read these files.
+    type: list
+    elements: path
+    default: [/etc/nova/nova.conf]
+  nova_manage:
+    description:
+      - The command that runs C(nova-manage), as a list. Its Python interpreter (the shebang of a single script) tells
+        which Nova release is installed; a command such as V([podman, exec, nova_api, nova-manage]) is asked for
+        C(--version) instead.
+    type: list
+    elements: str
+    default: [nova-manage]
+'''

@@ -42,8 +42,6 @@ options:
   path:
     description:
       - The nova.conf to edit. It is created (mode V(0640) unless O(mode) is given) when missing; its directory must exist.
-      - O(config_files) is not used (it is accepted so that C(module_defaults) for the action group can set it); O(nova_manage)
-        is used to detect the release.
     type: path
     default: /etc/nova/nova.conf
     aliases: [dest]
