@@ -281,16 +281,6 @@ def _render_zk(release, major, settings, options, warnings):
                         'Nova itself reports zk services down; prefer driver db or mc')
 
 
-def render_options(driver, release=None, **settings):
-    """``{section: {option: value}}`` that a nova.conf must contain for ``driver`` (see ``render``)."""
-    return render(driver, release, **settings)['options']
-
-
-def options_to_remove(driver, release=None, **settings):
-    """``[[section, option], ...]`` that a nova.conf must not contain for ``driver`` (see ``render``)."""
-    return render(driver, release, **settings)['remove']
-
-
 # -- reading: the inverse of render --------------------------------------------------------------
 
 _TRUE = ('1', 'true', 'yes', 'on')

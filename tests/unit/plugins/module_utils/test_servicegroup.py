@@ -10,9 +10,7 @@ from ansible_collections.nova.cells.plugins.module_utils._servicegroup import (
     ServiceGroupError,
     check_timing,
     effective_service_down_time,
-    options_to_remove,
     render,
-    render_options,
 )
 
 ZK_OPTIONS = [['zookeeper', 'address'], ['zookeeper', 'recv_timeout'], ['zookeeper', 'sg_prefix'], ['zookeeper', 'sg_retry_interval']]
@@ -59,29 +57,29 @@ def test_db_modern():
 
 def test_db_on_mitaka_keeps_memcached_servers():
     # Mitaka and older also use [DEFAULT] memcached_servers for other caches.
-    assert ['DEFAULT', 'memcached_servers'] not in options_to_remove('db', 'mitaka')
+    assert ['DEFAULT', 'memcached_servers'] not in render('db', 'mitaka')['remove']
 
 
 def test_mc_modern_defaults_to_pymemcache():
-    options = render_options('mc', '34', memcache_servers=['10.0.0.1:11211', '10.0.0.2:11211'], report_interval=2, service_down_time=6)
+    options = render('mc', '34', memcache_servers=['10.0.0.1:11211', '10.0.0.2:11211'], report_interval=2, service_down_time=6)['options']
     assert options == {
         'DEFAULT': {'servicegroup_driver': 'mc', 'report_interval': '2', 'service_down_time': '6'},
         'cache': {'enabled': 'true', 'backend': 'dogpile.cache.pymemcache', 'memcache_servers': '10.0.0.1:11211,10.0.0.2:11211'},
     }
-    assert ['DEFAULT', 'memcached_servers'] in options_to_remove('mc', '34', memcache_servers=['a:1'])
+    assert ['DEFAULT', 'memcached_servers'] in render('mc', '34', memcache_servers=['a:1'])['remove']
 
 
 def test_mc_before_wallaby_defaults_to_python_memcached():
-    assert render_options('mc', 'victoria', memcache_servers=['a:1'])['cache']['backend'] == 'dogpile.cache.memcached'
+    assert render('mc', 'victoria', memcache_servers=['a:1'])['options']['cache']['backend'] == 'dogpile.cache.memcached'
     # ... unless the installed oslo.cache has the backport
-    assert render_options('mc', 'victoria', memcache_servers=['a:1'], oslo_cache_version='2.6.2')['cache']['backend'] == 'dogpile.cache.pymemcache'
+    assert render('mc', 'victoria', memcache_servers=['a:1'], oslo_cache_version='2.6.2')['options']['cache']['backend'] == 'dogpile.cache.pymemcache'
     with pytest.raises(ServiceGroupError, match=r'oslo\.cache 2\.7\.0'):
         render('mc', 'train', memcache_servers=['a:1'], cache_backend='dogpile.cache.pymemcache')
 
 
 @pytest.mark.parametrize('release', ['newton', '14.0.0', 'ocata', '20'])
 def test_mc_newton_and_later_use_the_cache_block(release):
-    options = render_options('mc', release, memcache_servers=['a:11211'])
+    options = render('mc', release, memcache_servers=['a:11211'])['options']
     assert 'memcached_servers' not in options['DEFAULT']
     assert options['cache']['enabled'] == 'true'
 
@@ -123,9 +121,9 @@ def test_backend_expiration_time():
     assert 'backend_expiration_time' not in result['options']['cache']
     assert ['cache', 'backend_expiration_time'] not in result['remove']
     # 0: removed
-    assert ['cache', 'backend_expiration_time'] in options_to_remove('mc', '34', memcache_servers=servers, backend_expiration_time=0)
+    assert ['cache', 'backend_expiration_time'] in render('mc', '34', memcache_servers=servers, backend_expiration_time=0)['remove']
     # a safe value on a release that knows it
-    assert render_options('mc', '2025.1', memcache_servers=servers, backend_expiration_time=NOVA_LONGEST_CACHE_SECONDS)['cache'][
+    assert render('mc', '2025.1', memcache_servers=servers, backend_expiration_time=NOVA_LONGEST_CACHE_SECONDS)['options']['cache'][
         'backend_expiration_time'] == str(NOVA_LONGEST_CACHE_SECONDS)
     # a release without it: warned, not rendered, removed
     result = render('mc', '2024.2', memcache_servers=servers, backend_expiration_time=NOVA_LONGEST_CACHE_SECONDS)
