@@ -16,7 +16,8 @@ description:
   - compute hosts that registered in the cell database but have no host mapping (what C(discover_hosts) would map);
   - host mappings to the cell whose host has neither a compute node nor a nova-compute service in the cell database
     (stale mappings left after a compute was removed).
-  - Also the instance mappings that have no cell yet (instances never scheduled).
+  - Also the instance mappings that have no cell yet (instances never scheduled), and per cell its mapped hosts and
+    its live instances (count, and the first O(max_uuids) as C(uuid (host))), which a cell removal must refuse.
   - Changes nothing. M(nova.cells.map_instances) maps the instances, M(nova.cells.discover_hosts) the computes, and
     M(nova.cells.host) with O(nova.cells.host#module:state=absent) removes a stale host mapping.
 author: nova.cells contributors (@nova-cells)
@@ -33,7 +34,7 @@ options:
     elements: str
   max_uuids:
     description:
-      - How many uuids of unmapped instances to return per cell (the count is always complete).
+      - How many uuids of unmapped (and of live) instances to return per cell (the counts are always complete).
     type: int
     default: 20
 '''
@@ -57,6 +58,9 @@ cells:
       unmapped_instance_uuids: [3f0c..., 9a11...]
       unmapped_computes: [cmp7]
       stale_host_mappings: [cmp3]
+      hosts: [cmp1, cmp3]
+      live_instances: 1
+      live_instance_uuids: ["0b7c... (cmp1)"]
       error: null
 unscheduled_instance_mappings:
   description: Instance mappings with no cell (not scheduled yet), the map_instances marker row excluded.
@@ -86,7 +90,8 @@ class OrphansInfoModule(NovaCellsModule):
 
     def cell_report(self, api_db, cell):
         entry = dict(name=cell['name'], uuid=cell['uuid'], unmapped_instances=0, unmapped_instance_uuids=[],
-                     unmapped_computes=[], stale_host_mappings=[], error=None)
+                     unmapped_computes=[], stale_host_mappings=[], live_instances=0, live_instance_uuids=[],
+                     hosts=[], error=None)
         try:
             cell_db = self.cell_db(cell)
             uuids = sorted(_direct.unmapped_instance_uuids(api_db, cell_db, cell['id'],
@@ -98,8 +103,13 @@ class OrphansInfoModule(NovaCellsModule):
             entry['unmapped_computes'] = [host for host in computes if host.lower() not in mapped]
             all_computes = [row['host'] for row in cell_db.query(
                 'SELECT DISTINCT host FROM compute_nodes WHERE deleted = 0 AND host IS NOT NULL')]
-            entry['stale_host_mappings'] = stale_host_mappings(
-                [row['host'] for row in api_db.host_mappings(cell['id'])], all_computes, cell_db.compute_service_hosts())
+            hosts = [row['host'] for row in api_db.host_mappings(cell['id'])]
+            entry['hosts'] = hosts
+            entry['stale_host_mappings'] = stale_host_mappings(hosts, all_computes, cell_db.compute_service_hosts())
+            live = cell_db.query('SELECT uuid, host FROM instances WHERE deleted = 0 ORDER BY created_at, id LIMIT %s',
+                                 (self.params['max_uuids'],))
+            entry['live_instances'] = int(cell_db.live_instance_count() or 0)
+            entry['live_instance_uuids'] = ['%s (%s)' % (row['uuid'], row['host']) for row in live]
         except (DatabaseError, NovaCellsError) as exc:
             entry['error'] = self.mask(str(exc))
         return entry
