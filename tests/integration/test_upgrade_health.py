@@ -11,6 +11,7 @@ There is no systemd here, so the restart step is off (``nova_conf_restart_servic
 
 from __future__ import annotations
 
+import re
 import time
 import uuid as uuidlib
 from pathlib import Path
@@ -321,3 +322,82 @@ def test_orphans_are_found_mapped_once_and_stale_mappings_only_reported(world, u
     hosts = {row["host"] for row in lab.query(API_DB, "SELECT host FROM host_mappings")}
     assert "upgcmp" not in hosts and {"upgcmp1", "upgcmp2"} <= hosts  # exact name: upgcmp1 stays
     assert_no_secret(lab, first)
+
+
+# -- nova.cells.remove_cell (day-2 procedure 3) ------------------------------------------------------------------------
+CELL2_DB, CELL2_VHOST = "nova_upg_cell2", "upg_cell2"
+
+
+def other_cells_checksums(lab: Lab, cell2_id: int) -> dict:
+    """Everything of cell0 and cell1: their databases and their rows in the API database."""
+    sums = {name: value for name, value in checksums(lab).items() if not name.startswith(f"{CELL2_DB}.")}
+    for table in ("cell_mappings", "host_mappings", "instance_mappings"):
+        column = "id" if table == "cell_mappings" else "cell_id"
+        sums[f"{API_DB}.{table} (other cells)"] = lab.query(
+            API_DB, f"SELECT * FROM {table} WHERE {column} IS NULL OR {column} != %s ORDER BY id", (cell2_id,))
+        sums.pop(f"{API_DB}.{table}", None)
+    return sums
+
+
+def rabbitmqctl(lab: Lab) -> list[str]:
+    env = lab.rabbitmq.env
+    keep = ("HOME", "LC_ALL", "ERL_EPMD_ADDRESS", "RABBITMQ_NODENAME")
+    return ["env", *[f"{key}={env[key]}" for key in keep], "/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", lab.rabbitmq.node]
+
+
+def test_remove_cell_refuses_with_instances_then_removes_an_empty_cell_and_nothing_else(world, upgraded, run_playbook):
+    lab, root = world["lab"], world["root"]
+    port, rport = lab.mariadb.port, lab.rabbitmq.port
+    clone = CELL_DBS["cell1"]
+    lab.create_database(CELL2_DB)
+    for row in lab.query(clone, "SHOW TABLES"):
+        table = next(iter(row.values()))
+        lab.query(CELL2_DB, f"CREATE TABLE IF NOT EXISTS `{table}` LIKE `{clone}`.`{table}`")
+    lab.create_vhost(CELL2_VHOST)
+    lab.query(API_DB, "INSERT INTO cell_mappings (created_at, uuid, name, transport_url, database_connection, disabled) "
+              "VALUES (NOW(), %s, 'cell2', %s, %s, 0)",
+              (str(uuidlib.uuid4()), f"rabbit://{{username}}:{{password}}@127.0.0.1:{rport}/{CELL2_VHOST}",
+               f"mysql+pymysql://{{username}}:{{password}}@127.0.0.1:{port}/{CELL2_DB}"))
+    cell2_id = lab.query(API_DB, "SELECT id FROM cell_mappings WHERE name = 'cell2'")[0]["id"]
+    lab.query(API_DB, "INSERT INTO host_mappings (created_at, cell_id, host) VALUES (NOW(), %s, 'upgc2cmp')", (cell2_id,))
+    gone = str(uuidlib.uuid4())  # a deleted instance: only its mapping remains in the API database
+    lab.query(CELL2_DB, "INSERT INTO instances (created_at, uuid, project_id, user_id, host, node, vm_state, deleted, deleted_at, "
+              "hidden) VALUES (NOW(), %s, %s, %s, 'upgc2cmp', 'upgc2cmp', 'deleted', 1, NOW(), 0)", (gone, PROJECT, USER))
+    lab.query(API_DB, "INSERT INTO instance_mappings (created_at, instance_uuid, cell_id, project_id, user_id, queued_for_delete) "
+              "VALUES (NOW(), %s, %s, %s, %s, 1)", (gone, cell2_id, PROJECT, USER))
+    cells = {"cell1": {"database_name": CELL_DBS["cell1"], "rabbit_vhost": VHOSTS["cell1"]},
+             "cell2": {"database_name": CELL2_DB, "rabbit_vhost": CELL2_VHOST}}
+    playbook = REPO / "playbooks" / "remove_cell.yml"
+
+    def run(cell, check=False, **extra):
+        return run_playbook(playbook, inventory=inventory(lab, root, nova_cells=cells, nova_rabbitmqctl=rabbitmqctl(lab), **extra),
+                            extravars={"nova_cell_to_remove": cell}, check=check, diff=check, timeout=900, extra_env=ENV)
+
+    before = checksums(lab)
+    refused = run("cell1")
+    assert refused.failed
+    msg = refused.task("Refuse while the cell has live instances", "ctl")["msg"]
+    assert re.search(r"Cell cell1 still has \d+ live instance\(s\): ", msg) and world["uuids"][0] in msg and "(upgcmp1)" in msg, msg
+    assert "Nothing was changed" in msg
+    assert checksums(lab) == before
+
+    others = other_cells_checksums(lab, cell2_id)
+    check = run("cell2", check=True, nova_remove_cell_drop_data=True)
+    assert not check.failed, check.stdout[-4000:]
+    assert check.task("Delete the cell mapping (nova-manage cell_v2 delete_cell)", "ctl")["changed"]
+    assert checksums(lab) == before, "check mode wrote"
+
+    started = time.monotonic()
+    removed = run("cell2", nova_remove_cell_drop_data=True)
+    print(f"\nremove_cell playbook: {time.monotonic() - started:.1f} s")
+    assert not removed.failed, removed.stdout[-5000:]
+    assert lab.query(API_DB, "SELECT * FROM cell_mappings WHERE name = 'cell2'") == []
+    assert lab.query(API_DB, "SELECT * FROM host_mappings WHERE cell_id = %s", (cell2_id,)) == []
+    assert lab.query(API_DB, "SELECT * FROM instance_mappings WHERE cell_id = %s", (cell2_id,)) == []
+    assert lab.query("information_schema", "SELECT schema_name FROM schemata WHERE schema_name = %s", (CELL2_DB,)) == []
+    assert CELL2_VHOST not in lab.rabbitmq.ctl("list_vhosts", "--silent").stdout.split()
+    assert other_cells_checksums(lab, cell2_id) == others, "another cell changed"
+    assert_no_secret(lab, removed)
+
+    again = run("cell2", nova_remove_cell_drop_data=True)
+    assert not again.failed and changed_hosts(again) == {}, again.stdout[-4000:]
