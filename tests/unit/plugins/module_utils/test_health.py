@@ -186,3 +186,15 @@ def test_report_when_nova_status_crashed():
 @pytest.mark.parametrize('name', ['health_report'])
 def test_filter_is_registered(name):
     assert FilterModule().filters()[name]({'checks': []})['healthy']
+
+
+# -- cell_database: which URLs name the same database ----------------------------------------------------------------
+@pytest.mark.parametrize('left,right,same', [
+    ('mysql+pymysql://a:x@db/nova_cell2', 'mysql+pymysql://b:y@DB:3306/nova_cell2', True),
+    ('mysql+pymysql://a:x@db/nova_cell2', 'mysql+pymysql://a:x@db/nova_cell20', False),
+    ('mysql+pymysql://a:x@db/nova_cell2', 'mysql+pymysql://a:x@db2/nova_cell2', False),
+    ('mysql+pymysql://a:x@db:3307/nova_cell2', 'mysql+pymysql://a:x@db/nova_cell2', False),
+])
+def test_same_database(left, right, same):
+    from ansible_collections.nova.cells.plugins.modules.cell_database import same_database
+    assert same_database(left, right) is same
