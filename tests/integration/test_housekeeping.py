@@ -108,7 +108,7 @@ def assert_no_secret(lab: Lab, result) -> None:
 def test_online_data_migrations_migrate_every_cell_to_completion_then_nothing(world):
     lab = world.lab
     node = world.compute_node("cell1", "hk-cmp1")
-    uuids = [world.instance("cell1", "hk-cmp1", mapping_user=False) for _ in range(3)]
+    uuids = [world.instance("cell1", "hk-cmp1", mapping_user=False) for _index in range(3)]
     # The rows an upgrade leaves behind: no compute_id (added in 2023.2), instance mappings without user_id and
     # queued_for_delete (Rocky/Stein API-level migrations).
     assert lab.query(CELL_DBS["cell1"], "SELECT COUNT(*) AS n FROM instances WHERE compute_id IS NULL")[0]["n"] == 3

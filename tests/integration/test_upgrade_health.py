@@ -144,7 +144,7 @@ def world_fixture(lab: Lab, mariadb, rabbitmq, placement, run_playbook):  # pyli
               "local_gb, vcpus_used, memory_mb_used, local_gb_used, hypervisor_type, hypervisor_version, cpu_info, mapped) "
               "VALUES (NOW(), 0, %s, 'upgcmp1', 'upgcmp1', 4, 4096, 40, 0, 0, 0, 'fake', 1000, '{}', 1)", (str(uuidlib.uuid4()),))
     lab.query(API_DB, "INSERT INTO host_mappings (created_at, cell_id, host) VALUES (NOW(), %s, 'upgcmp1')", (cell1_id,))
-    uuids = [str(uuidlib.uuid4()) for _ in range(5)]
+    uuids = [str(uuidlib.uuid4()) for _index in range(5)]
     for uuid in uuids:
         lab.query(CELL_DBS["cell1"], "INSERT INTO instances (created_at, uuid, project_id, user_id, host, node, vm_state, deleted, "
                   "hidden) VALUES (NOW(), %s, %s, %s, 'upgcmp1', 'upgcmp1', 'active', 0, 0)", (uuid, PROJECT, USER))
@@ -284,7 +284,7 @@ def test_health_names_each_problem_and_exits_non_zero(world, upgraded, run_playb
 def test_orphans_are_found_mapped_once_and_stale_mappings_only_reported(world, upgraded, run_playbook):
     lab, root = world["lab"], world["root"]
     cell1_id = lab.query(API_DB, "SELECT id FROM cell_mappings WHERE name = 'cell1'")[0]["id"]
-    orphans = [str(uuidlib.uuid4()) for _ in range(3)]
+    orphans = [str(uuidlib.uuid4()) for _index in range(3)]
     for uuid in orphans:
         lab.query(CELL_DBS["cell1"], "INSERT INTO instances (created_at, uuid, project_id, user_id, host, node, vm_state, deleted, "
                   "hidden) VALUES (NOW(), %s, %s, %s, 'upgcmp1', 'upgcmp1', 'active', 0, 0)", (uuid, PROJECT, USER))

@@ -152,10 +152,9 @@ SERVICES = {'driver': 'db', 'services': [
 
 
 def test_report_names_every_problem():
+    slower = dict(SAME, service_down_time=90, effective_service_down_time=90)
     report = health.health_report(STATUS, REACH, ORPHANS, SERVICES,
-                                  {'ctl': {'settings': dict(SAME)}, 'cmp1': {'settings': dict(SAME, service_down_time=90,
-                                                                                             effective_service_down_time=90)},
-                                   'cmp2': {}})
+                                  {'ctl': {'settings': dict(SAME)}, 'cmp1': {'settings': slower}, 'cmp2': {}})
     assert report['healthy'] is False
     assert report['problems'] == [
         'nova-status: Service User Token Configuration is failure (not set)',

@@ -298,8 +298,8 @@ def test_purgeable_rows_uses_novas_age_column_per_table():
     }, {'shadow_instances': 3, 'shadow_instance_actions': 1, 'shadow_thing': 9})
     assert hk.purgeable_rows(database) == {'shadow_instances': 3, 'shadow_instance_actions': 1, 'shadow_thing': 9}
     database.statements.clear()
-    assert hk.purgeable_rows(database, before=datetime.datetime(2026, 1, 1)) == {'shadow_instances': 3,
-                                                                                  'shadow_instance_actions': 1}
+    expected = {'shadow_instances': 3, 'shadow_instance_actions': 1}
+    assert hk.purgeable_rows(database, before=datetime.datetime(2026, 1, 1)) == expected
     sql = [s[0] for s in database.statements if s[0].startswith('SELECT COUNT')]
     assert 'FROM `shadow_instance_actions` WHERE `created_at` < %s' in sql[0]
     assert 'FROM `shadow_instances` WHERE `deleted_at` < %s' in sql[1]
