@@ -18,7 +18,7 @@ description:
     instance mapping fields) run within each cell's run, against C([api_database]/connection) of O(config_files); there
     is no separate API-level command.
   - rc 2 (migrations raised and none progressed) fails the module with the names of the failing migrations; the
-    exception itself is in nova-manage's log on stderr (returned as RV(stderr) of the failure).
+    exception itself is in nova-manage's log on stderr (returned as C(stderr) of the failure).
   - C(changed) is true when some row was migrated (the sum of the C(Completed) column over every batch and cell).
   - Run it after the schema syncs and after every service runs the new release (Nova's upgrade order).
 author: nova.cells contributors (@nova-cells)
