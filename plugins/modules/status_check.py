@@ -77,8 +77,9 @@ problems:
   returned: always
   type: list
   elements: str
-rc:
-  description: The exit code of nova-status (0 success, 1 warning, 2 failure).
+exit_code:
+  description: The exit code of nova-status (0 success, 1 warning, 2 failure); not C(rc), which Ansible would read as a
+    failure of the task.
   returned: always
   type: int
 commands:
@@ -128,11 +129,11 @@ class StatusCheckModule(NovaCellsModule):
         checks = parse_status(result.stdout)
         if not checks:
             raise NovaCellsError('nova-status printed no check results (rc %d): %s' % (result.rc, result.stdout.strip()[-2000:]),
-                                 rc=result.rc)
+                                 exit_code=result.rc)
         summary = summarize_status(checks)
         considered = [check for check in checks if check['check'] not in self.params['ignore']]
         problems = status_problems(considered, self.params['fail_on'])
-        self.result.update(checks=checks, summary=summary, rc=result.rc, problems=[check['check'] for check in problems])
+        self.result.update(checks=checks, summary=summary, exit_code=result.rc, problems=[check['check'] for check in problems])
         if problems:
             raise NovaCellsError('nova-status upgrade check: %s' % '; '.join(
                 '%s: %s%s' % (check['check'], check['result'], ' (%s)' % check['details'] if check['details'] else '')
