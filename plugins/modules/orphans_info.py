@@ -12,7 +12,9 @@ version_added: 0.2.0
 description:
   - For each regular cell (cell0 holds no hosts), reads with PyMySQL
   - instances of the cell database without an instance mapping (the "404 after an upgrade" of Nova's cells FAQ;
-    deleted instances included and hidden ones not, as C(nova-manage cell_v2 map_instances) counts them);
+    deleted instances included and hidden ones not, as C(nova-manage cell_v2 map_instances) counts them; the marker
+    row that the online data migration C(fill_virtual_interface_list) leaves, uuid C(00000000-0000-0000-0000-000000000000),
+    is not counted);
   - compute hosts that registered in the cell database but have no host mapping (what C(discover_hosts) would map);
   - host mappings to the cell whose host has neither a compute node nor a nova-compute service in the cell database
     (stale mappings left after a compute was removed).
@@ -79,6 +81,10 @@ from ansible_collections.nova.cells.plugins.module_utils._health import stale_ho
 from ansible_collections.nova.cells.plugins.module_utils._housekeeping import select_cells
 from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
 
+# The deleted instance row Nova's fill_virtual_interface_list online migration creates as its marker
+# (nova/objects/virtual_interface.py FAKE_UUID); it never gets an instance mapping and is not an orphan.
+VIF_MARKER_UUID = '00000000-0000-0000-0000-000000000000'
+
 
 class OrphansInfoModule(NovaCellsModule):
     argument_spec = dict(
@@ -95,7 +101,7 @@ class OrphansInfoModule(NovaCellsModule):
         try:
             cell_db = self.cell_db(cell)
             uuids = sorted(_direct.unmapped_instance_uuids(api_db, cell_db, cell['id'],
-                                                           hidden_column=_direct.has_hidden_column(cell_db)))
+                                                           hidden_column=_direct.has_hidden_column(cell_db)) - {VIF_MARKER_UUID})
             entry['unmapped_instances'] = len(uuids)
             entry['unmapped_instance_uuids'] = uuids[:self.params['max_uuids']]
             computes = cell_db.unmapped_compute_hosts()

@@ -31,6 +31,8 @@ USER = "75736572-0000-4000-8000-000000000001"
 ENV = {"ANSIBLE_PIPELINING": "1"}
 # The lab has no Keystone, so no service user token is configured ([service_user] send_service_user_token).
 NO_KEYSTONE = ["Service User Token Configuration"]
+# The instances inserted by SQL carry no hw_machine_type (a libvirt setting; the lab's computes are fake).
+LAB_STATUS_IGNORE = [*NO_KEYSTONE, "hw_machine_type unset"]
 
 CONFIGURE = """\
 - name: Configure every Nova host
@@ -232,7 +234,7 @@ def test_upgrade_fails_on_a_failing_status_check(world, upgraded, run_playbook):
 def health(run_playbook, world, **extra):
     started = time.monotonic()
     result = run_playbook(REPO / "playbooks" / "health.yml",
-                          inventory=inventory(world["lab"], world["root"], nova_health_status_ignore=NO_KEYSTONE, **extra),
+                          inventory=inventory(world["lab"], world["root"], nova_health_status_ignore=LAB_STATUS_IGNORE, **extra),
                           timeout=900, extra_env=ENV)
     return result, time.monotonic() - started
 
