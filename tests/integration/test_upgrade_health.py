@@ -109,6 +109,17 @@ def checksums(lab: Lab) -> dict:
     return sums
 
 
+def failures(result) -> str:
+    """The failed tasks of a playbook run and their messages (for assertion messages)."""
+    found = []
+    for play in result.data.get("plays", []):
+        for task in play.get("tasks", []):
+            for host, outcome in task.get("hosts", {}).items():
+                if outcome.get("failed") and not outcome.get("ignore_errors"):
+                    found.append(f"{host}: {task['task']['name']}: {outcome.get('msg')}")
+    return "\n".join(found) or result.stdout[-3000:]
+
+
 def changed_hosts(result) -> dict:
     return {host: stats["changed"] for host, stats in result.stats.items() if stats["changed"]}
 
@@ -385,14 +396,14 @@ def test_remove_cell_refuses_with_instances_then_removes_an_empty_cell_and_nothi
 
     others = other_cells_checksums(lab, cell2_id)
     check = run("cell2", check=True, nova_remove_cell_drop_data=True)
-    assert not check.failed, check.stdout[-4000:]
+    assert not check.failed, failures(check)
     assert check.task("Delete the cell mapping (nova-manage cell_v2 delete_cell)", "ctl")["changed"]
     assert checksums(lab) == before, "check mode wrote"
 
     started = time.monotonic()
     removed = run("cell2", nova_remove_cell_drop_data=True)
     print(f"\nremove_cell playbook: {time.monotonic() - started:.1f} s")
-    assert not removed.failed, removed.stdout[-5000:]
+    assert not removed.failed, failures(removed)
     assert lab.query(API_DB, "SELECT * FROM cell_mappings WHERE name = 'cell2'") == []
     assert lab.query(API_DB, "SELECT * FROM host_mappings WHERE cell_id = %s", (cell2_id,)) == []
     assert lab.query(API_DB, "SELECT * FROM instance_mappings WHERE cell_id = %s", (cell2_id,)) == []
@@ -402,4 +413,4 @@ def test_remove_cell_refuses_with_instances_then_removes_an_empty_cell_and_nothi
     assert_no_secret(lab, removed)
 
     again = run("cell2", nova_remove_cell_drop_data=True)
-    assert not again.failed and changed_hosts(again) == {}, again.stdout[-4000:]
+    assert not again.failed and changed_hosts(again) == {}, failures(again)
