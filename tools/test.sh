@@ -6,8 +6,8 @@
 # Phases, in this order (default: all):
 #   lint          ruff on all Python, shellcheck on tools/*.sh and .ci/run, antsibull-changelog lint
 #   ansible-lint  ansible-lint --profile production on roles/ and playbooks/
-#   sanity        ansible-test sanity --venv --python 3.11, every test
-#   units         ansible-test units --venv --python 3.11
+#   sanity        ansible-test sanity --venv --python X.Y (the controller's: 3.11, 3.13 on Debian 13)
+#   units         ansible-test units --venv --python X.Y
 #   build         pytest tests/test_collection_build.py: collection build, install, ansible-doc per module
 #   docs          tools/docs.sh: antsibull-docs lint-collection-docs --plugin-docs, then the docs site
 #                 (antsibull-docs + Sphinx, warnings are errors)
@@ -34,7 +34,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly ALL_PHASES=(lint ansible-lint sanity units build docs integration molecule ee)
-readonly PYTHON_FOR_TESTS=3.11
+readonly PYTHON_FOR_TESTS="${NOVA_CELLS_PYTHON_XY:-3.11}"
 readonly MOLECULE_JOBS="${NOVA_CELLS_MOLECULE_JOBS:-2}"
 
 selected_phases=()
