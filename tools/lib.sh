@@ -4,7 +4,8 @@
 NOVA_CELLS_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export NOVA_CELLS_HOME="${NOVA_CELLS_HOME:-${HOME}/.cache/nova-cells}"
 
-CTL_VENV="${NOVA_CELLS_HOME}/venv-ctl"
+# NOVA_CELLS_CTL_VENV: another controller venv for tools/test.sh (tools/matrix.sh: ansible-core 2.20).
+CTL_VENV="${NOVA_CELLS_CTL_VENV:-${NOVA_CELLS_HOME}/venv-ctl}"
 NOVA_VENV="${NOVA_CELLS_HOME}/venv-nova"
 COLLECTIONS_DIR="${NOVA_CELLS_HOME}/collections"
 LOG_DIR="${NOVA_CELLS_HOME}/logs"

@@ -16,6 +16,10 @@
 #                 extensions/molecule/<scenario>, scenarios in parallel, seconds per phase
 #   ee            tools/ee.sh build, then tools/ee.sh check: the execution environment (ansible-builder)
 #                 on the lab's base image, and a look inside it
+#   debian13      tools/matrix.sh: in a Debian 13 container, tools/bootstrap.sh (Python 3.13, ansible-core
+#                 2.21) and the phases sanity units build integration; then the Molecule scenario
+#                 single_cell with that controller and Debian 13 nodes (NOVA_CELLS_MATRIX_STEPS,
+#                 NOVA_CELLS_MATRIX_PHASES narrow it; see tools/matrix.sh --help)
 #
 # Every selected phase runs even when an earlier one fails. The end is a table of phase results
 # and durations and the line "N passed, M failed[, K skipped]"; the exit status is 1 if any failed.
@@ -33,7 +37,7 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-readonly ALL_PHASES=(lint ansible-lint sanity units build docs integration molecule ee)
+readonly ALL_PHASES=(lint ansible-lint sanity units build docs integration molecule ee debian13)
 readonly PYTHON_FOR_TESTS="${NOVA_CELLS_PYTHON_XY:-3.11}"
 readonly MOLECULE_JOBS="${NOVA_CELLS_MOLECULE_JOBS:-2}"
 
@@ -236,6 +240,12 @@ phase_ee() {
     fi
     "${NOVA_CELLS_REPO_ROOT}/tools/ee.sh" build
     "${NOVA_CELLS_REPO_ROOT}/tools/ee.sh" check
+}
+
+phase_debian13() {
+    local steps=()
+    read -r -a steps <<<"${NOVA_CELLS_MATRIX_STEPS:-}"
+    "${NOVA_CELLS_REPO_ROOT}/tools/matrix.sh" "${steps[@]}"
 }
 
 # --- driver ------------------------------------------------------------------------------
