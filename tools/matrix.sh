@@ -16,12 +16,14 @@
 #              podman through a `podman` wrapper that enters the host's namespaces
 #
 # How: tools/build-images.sh --suite trixie builds localhost/nova-cells/base:trixie (and the nova and
-# infra images of the Debian 13 nodes); one privileged container of the base image runs all steps,
+# infra images of the Debian 13 nodes); tools/bootstrap.sh in a container of it, committed as
+# localhost/nova-cells/matrix:trixie (again only when the base or bindep.txt changes), is where the
+# steps run: one privileged container,
 # with the host's PID and network namespaces (the lab's nsenter connection needs the nodes' PIDs),
 # the checkout mounted at its own path, and its own state directory $NOVA_CELLS_HOME/debian13
 # (venvs, caches, logs) mounted at the same path, so that paths mean the same inside and out.
-# The bootstrap is always run (it proves tools/bootstrap.sh on Debian 13): a cold one downloads the
-# Debian packages, later ones reuse the apt, pip and ansible-test caches of that directory.
+# The bootstrap runs again there (finding everything in place, it proves the idempotent run); the
+# apt, pip and ansible-test caches of that directory spare downloads.
 # Output: each step's output, then a table of steps, results and seconds. Exit status 1 if any
 # step failed.
 # Steps run by name (step_<name>) inside the container, which shellcheck cannot follow:
@@ -33,7 +35,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly ALL_STEPS=(tests core-2.20 molecule)
 readonly DEFAULT_STEPS=(tests molecule)
-readonly IMAGE=localhost/nova-cells/base:trixie
+readonly BASE_IMAGE=localhost/nova-cells/base:trixie
+# BASE_IMAGE after a full tools/bootstrap.sh (its Debian packages installed), labelled with the hash
+# of its inputs (the base's image id, bindep.txt, this recipe): built again when they change.
+readonly RUNNER_IMAGE=localhost/nova-cells/matrix:trixie
+readonly RUNNER_RECIPE="v1 bootstrap.sh on base:trixie, podman commit"
+readonly LABEL_KEY=nova-cells.inputs-hash
 
 # --- inside the container -----------------------------------------------------------------------
 
@@ -112,6 +119,37 @@ fi
 
 # --- on the host ------------------------------------------------------------------------------------
 
+# ensure_runner_image MOUNT-ARGS...: build RUNNER_IMAGE when it is missing or its inputs changed: a
+# container of BASE_IMAGE runs tools/bootstrap.sh (as on a fresh Debian 13 host: the Debian packages
+# of bindep.txt, which take minutes, and the venvs in the mounted state directory), then
+# `podman commit`. Later runs start from it, and their bootstrap finds the packages installed.
+ensure_runner_image() {
+    local key current old_id prep="nc-matrix-prep-${tag}" started
+    key="$(printf '%s %s %s' "${RUNNER_RECIPE}" "$(podman image inspect --format '{{.Id}}' "${BASE_IMAGE}")" \
+        "$(sha256_of "${NOVA_CELLS_REPO_ROOT}/bindep.txt")" | sha256sum | cut -d' ' -f1)"
+    current="$(podman image inspect --format "{{index .Labels \"${LABEL_KEY}\"}}" "${RUNNER_IMAGE}" 2>/dev/null || true)"
+    if [[ "${current}" == "${key}" ]]; then
+        log "[matrix] ${RUNNER_IMAGE}: up to date (inputs ${key:0:12})"
+        return 0
+    fi
+    old_id="$(podman image inspect --format '{{.Id}}' "${RUNNER_IMAGE}" 2>/dev/null || true)"
+    log "[matrix] ${RUNNER_IMAGE}: building (tools/bootstrap.sh in ${BASE_IMAGE}; several minutes cold) ..."
+    started="$(now)"
+    podman rm -f --time 3 "${prep}" >/dev/null 2>&1 || true
+    # The base image leaves out /usr/share/man (base/dpkg.cfg), which a real host has: openjdk's
+    # postinst (zookeeper's Java) fails without man1 for its update-alternatives links.
+    if ! podman run --name "${prep}" --network host "$@" -w "${NOVA_CELLS_REPO_ROOT}" \
+        -e NOVA_CELLS_HOME="${home}" -e PIP_CERT=/etc/nova-cells-ca.crt "${BASE_IMAGE}" \
+        bash -c 'mkdir -p /usr/share/man/man1 && exec tools/bootstrap.sh'; then
+        podman rm -f --time 3 "${prep}" >/dev/null 2>&1 || true
+        die "tools/bootstrap.sh failed in ${BASE_IMAGE} (output above)"
+    fi
+    podman commit --quiet --change "LABEL ${LABEL_KEY}=${key}" --change 'CMD ["/bin/bash"]' "${prep}" "${RUNNER_IMAGE}" >/dev/null
+    podman rm --time 3 "${prep}" >/dev/null
+    [[ -z "${old_id}" ]] || podman rmi "${old_id}" >/dev/null 2>&1 || true
+    log "[matrix] ${RUNNER_IMAGE}: built in $(seconds_since "${started}") s"
+}
+
 usage() {
     sed -n '2,/^$/{/^$/d;s/^# \{0,1\}//;p}' "$0"
 }
@@ -135,7 +173,7 @@ main() {
         [[ " ${steps[*]} " == *" ${step} "* ]] && ordered+=("${step}")
     done
 
-    local started home tag mounts=() git_dir
+    local started mounts=() git_dir
     started="$(now)"
     if [[ " ${ordered[*]} " == *" molecule "* ]]; then
         "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" --suite trixie || die "tools/build-images.sh --suite trixie failed"
@@ -143,7 +181,6 @@ main() {
         "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" --suite trixie base || die "tools/build-images.sh --suite trixie base failed"
     fi
 
-    home="${NOVA_CELLS_HOME}/debian13"
     mkdir -p "${home}/root-ansible" "${home}/pip-cache" "${home}/apt-archives/partial"
     mounts+=(-v "${NOVA_CELLS_REPO_ROOT}:${NOVA_CELLS_REPO_ROOT}" -v "${home}:${home}"
         -v "${home}/root-ansible:/root/.ansible" -v "${home}/pip-cache:/root/.cache/pip"
@@ -159,7 +196,8 @@ main() {
     mounts+=(-v "${ca}:/etc/nova-cells-ca.crt:ro")
 
     tag="$(printf '%s' "${NOVA_CELLS_REPO_ROOT}" | sha256sum | cut -c1-8)"
-    log "[matrix] steps: ${ordered[*]} in a Debian 13 container (${IMAGE}, state ${home})"
+    ensure_runner_image "${mounts[@]}"
+    log "[matrix] steps: ${ordered[*]} in a Debian 13 container (${RUNNER_IMAGE}, state ${home})"
     local rc=0
     podman run --rm --name "nc-matrix-${tag}" --privileged --pid host --network host \
         "${mounts[@]}" -w "${NOVA_CELLS_REPO_ROOT}" \
@@ -167,9 +205,11 @@ main() {
         -e NOVA_CELLS_MATRIX_PHASES="${NOVA_CELLS_MATRIX_PHASES:-sanity units build integration}" \
         -e NOVA_CELLS_PYTEST_WORKERS="${NOVA_CELLS_PYTEST_WORKERS:-2}" \
         -e TERM=dumb -e LANG=C.UTF-8 \
-        "${IMAGE}" "${NOVA_CELLS_REPO_ROOT}/tools/matrix.sh" --inside "${ordered[@]}" || rc=$?
+        "${RUNNER_IMAGE}" "${NOVA_CELLS_REPO_ROOT}/tools/matrix.sh" --inside "${ordered[@]}" || rc=$?
     log "[matrix] done in $(seconds_since "${started}") s (exit ${rc})"
     return "${rc}"
 }
 
+home="${NOVA_CELLS_HOME}/debian13"
+tag=""
 main "$@"; exit "$?"  # on one line: editing this file during a run cannot add commands
