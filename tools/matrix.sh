@@ -5,15 +5,15 @@
 #
 # Usage: tools/matrix.sh [STEP...]
 #
-# Steps (default: tests molecule), in this order:
+# Steps (default: tests molecule), in this order (core-2.20 last):
 #   tests      tools/bootstrap.sh as on a Debian 13 host (Python 3.13, ansible-core 2.21 controller,
 #              the Debian packages of bindep.txt from trixie), then
 #              tools/test.sh --no-bootstrap $NOVA_CELLS_MATRIX_PHASES (default: sanity units build
 #              integration) with that controller
-#   core-2.20  ansible-core 2.20: sanity and units with a venv of tools/requirements-core-2.20.txt
 #   molecule   molecule test single_cell with the 2.21 controller and Debian 13 managed nodes
 #              (tools/molecule.sh --nodes trixie): Molecule in the container drives the host's
 #              podman through a `podman` wrapper that enters the host's namespaces
+#   core-2.20  ansible-core 2.20: sanity and units with a venv of tools/requirements-core-2.20.txt
 #
 # How: tools/build-images.sh --suite trixie builds localhost/nova-cells/base:trixie (and the nova and
 # infra images of the Debian 13 nodes); tools/bootstrap.sh in a container of it, committed as
@@ -33,7 +33,7 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-readonly ALL_STEPS=(tests core-2.20 molecule)
+readonly ALL_STEPS=(tests molecule core-2.20)
 readonly DEFAULT_STEPS=(tests molecule)
 readonly BASE_IMAGE=localhost/nova-cells/base:trixie
 # BASE_IMAGE after a full tools/bootstrap.sh (its Debian packages installed), labelled with the hash
@@ -190,10 +190,12 @@ main() {
     if [[ -n "${git_dir}" && "${git_dir}" != "${NOVA_CELLS_REPO_ROOT}/.git" ]]; then
         mounts+=(-v "${git_dir}:${git_dir}:ro")
     fi
-    # pip in the container trusts what pip on this machine trusts.
+    # pip in the container trusts what pip on this machine trusts (ansible-test's pip runs do not
+    # pass PIP_CERT on, so /etc/pip.conf says it, as on the host).
     local ca=/etc/ssl/certs/ca-certificates.crt
     [[ -f "${NOVA_CELLS_HOME}/cache/image-build/ca-bundle.crt" ]] && ca="${NOVA_CELLS_HOME}/cache/image-build/ca-bundle.crt"
-    mounts+=(-v "${ca}:/etc/nova-cells-ca.crt:ro")
+    printf '[global]\ncert = /etc/nova-cells-ca.crt\n' >"${home}/pip.conf"
+    mounts+=(-v "${ca}:/etc/nova-cells-ca.crt:ro" -v "${home}/pip.conf:/etc/pip.conf:ro")
 
     tag="$(printf '%s' "${NOVA_CELLS_REPO_ROOT}" | sha256sum | cut -c1-8)"
     ensure_runner_image "${mounts[@]}"
