@@ -145,7 +145,7 @@ ensure_runner_image() {
         die "tools/bootstrap.sh failed in ${BASE_IMAGE} (output above)"
     fi
     podman commit --quiet --change "LABEL ${LABEL_KEY}=${key}" --change 'CMD ["/bin/bash"]' "${prep}" "${RUNNER_IMAGE}" >/dev/null
-    podman rm --time 3 "${prep}" >/dev/null
+    podman rm "${prep}" >/dev/null
     [[ -z "${old_id}" ]] || podman rmi "${old_id}" >/dev/null 2>&1 || true
     log "[matrix] ${RUNNER_IMAGE}: built in $(seconds_since "${started}") s"
 }
