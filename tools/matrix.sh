@@ -44,13 +44,15 @@ readonly LABEL_KEY=nova-cells.inputs-hash
 
 # --- inside the container -----------------------------------------------------------------------
 
-# `podman` for Molecule: the host's podman, run in the host's mount, UTS, IPC and network namespaces
-# (the container shares the host's PID namespace, so PID 1 is the host's init).
+# `podman` for Molecule: the host's podman, run in the host's mount, UTS, IPC and network namespaces,
+# those of tools/matrix.sh on the host (NOVA_CELLS_HOST_PID; the container shares the host's PID
+# namespace). Not PID 1's: where the host is itself a container, entering those is not permitted.
 install_podman_wrapper() {
-    cat >/usr/local/bin/podman <<'EOF'
+    [[ -n "${NOVA_CELLS_HOST_PID:-}" ]] || die "NOVA_CELLS_HOST_PID is not set (tools/matrix.sh sets it)"
+    cat >/usr/local/bin/podman <<EOF
 #!/bin/sh
 # Written by nova.cells tools/matrix.sh: the host's podman, for Molecule in this container.
-exec nsenter --target 1 --mount --uts --ipc --net -- /usr/bin/podman "$@"
+exec nsenter --target ${NOVA_CELLS_HOST_PID} --mount --uts --ipc --net -- /usr/bin/podman "\$@"
 EOF
     chmod 0755 /usr/local/bin/podman
     hash -r
@@ -205,7 +207,7 @@ main() {
         "${mounts[@]}" -w "${NOVA_CELLS_REPO_ROOT}" \
         -e NOVA_CELLS_HOME="${home}" -e PIP_CERT=/etc/nova-cells-ca.crt \
         -e NOVA_CELLS_MATRIX_PHASES="${NOVA_CELLS_MATRIX_PHASES:-sanity units build integration}" \
-        -e NOVA_CELLS_PYTEST_WORKERS="${NOVA_CELLS_PYTEST_WORKERS:-2}" \
+        -e NOVA_CELLS_PYTEST_WORKERS="${NOVA_CELLS_PYTEST_WORKERS:-2}" -e NOVA_CELLS_HOST_PID="$$" \
         -e TERM=dumb -e LANG=C.UTF-8 \
         "${RUNNER_IMAGE}" "${NOVA_CELLS_REPO_ROOT}/tools/matrix.sh" --inside "${ordered[@]}" || rc=$?
     log "[matrix] done in $(seconds_since "${started}") s (exit ${rc})"
