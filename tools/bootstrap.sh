@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Prepare this machine (Debian 12, Python 3.11) for nova.cells development and tests.
+# Prepare this machine (Debian 12 with Python 3.11, or Debian 13 with Python 3.13) for nova.cells
+# development and tests.
 #
 # Idempotent and quiet: every step checks first and acts only when something is missing or
 # out of date, so a second run takes about a second and prints one line. Steps:
 #   1. Debian packages of the "test" profile in bindep.txt (apt-get update only when needed)
 #   2. /etc/containers/containers.conf for podman on these hosts (runc, ulimits)
-#   3. $NOVA_CELLS_HOME/venv-ctl and venv-nova from the pinned tools/requirements-*.txt
+#   3. $NOVA_CELLS_HOME/venv-ctl and venv-nova from the pinned tools/requirements-*.txt (the
+#      controller's pins by Python: requirements-controller.txt for 3.11 with ansible-core 2.19,
+#      requirements-controller-py313.txt for 3.13 with ansible-core 2.21)
 #   4. containers.podman and ansible.posix, extracted from the ansible wheel (no Galaxy here)
 #   5. ansible-test's get-pip stand-in in ~/.ansible/test/cache (its download host is unreachable)
-# Environment: NOVA_CELLS_HOME (default ~/.cache/nova-cells), NOVA_CELLS_PYTHON (default python3.11).
+# Environment: NOVA_CELLS_HOME (default ~/.cache/nova-cells), NOVA_CELLS_PYTHON (default python3.11,
+# else python3).
 # Command logs go to $NOVA_CELLS_HOME/logs/bootstrap-*.log; a failing step prints its tail.
 set -euo pipefail
 
@@ -187,6 +191,16 @@ ensure_venv() {
     end_step
 }
 
+# The controller's pins for the Python of this machine.
+controller_requirements() {
+    case "${NOVA_CELLS_PYTHON_XY}" in
+        3.11) printf '%s\n' "${NOVA_CELLS_REPO_ROOT}/tools/requirements-controller.txt" ;;
+        3.13) printf '%s\n' "${NOVA_CELLS_REPO_ROOT}/tools/requirements-controller-py313.txt" ;;
+        "") die "${NOVA_CELLS_PYTHON} not found (set NOVA_CELLS_PYTHON)" ;;
+        *) die "${NOVA_CELLS_PYTHON} is Python ${NOVA_CELLS_PYTHON_XY}; supported: 3.11 (Debian 12), 3.13 (Debian 13); set NOVA_CELLS_PYTHON" ;;
+    esac
+}
+
 # --- 4. collections from the ansible wheel ------------------------------------------------
 
 ensure_collections() {
@@ -273,7 +287,9 @@ main() {
 
     ensure_debian_packages
     ensure_containers_conf
-    ensure_venv "${CTL_VENV}" "${NOVA_CELLS_REPO_ROOT}/tools/requirements-controller.txt"
+    local controller_pins
+    controller_pins="$(controller_requirements)"
+    ensure_venv "${CTL_VENV}" "${controller_pins}"
     ensure_venv "${NOVA_VENV}" "${NOVA_CELLS_REPO_ROOT}/tools/requirements-nova.txt"
     ensure_collections
     ensure_get_pip_standin

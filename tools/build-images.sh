@@ -28,13 +28,18 @@ Options:
       --refresh-requirements  re-resolve extensions/molecule/images/nova-requirements.txt
                               from nova-requirements.in (pip freeze in a throwaway container),
                               then build
+      --suite SUITE           Debian suite of the images: bookworm (default: base:bookworm,
+                              nova:34.0.0, infra:bookworm) or trixie (Debian 13, Python 3.13:
+                              base:trixie, nova:34.0.0-trixie, infra:trixie, pins in
+                              nova-requirements-trixie.txt)
   -v, --verbose               stream build output (it always goes to a log file too)
   -h, --help                  this help
 
 Environment:
   NOVA_CELLS_HOME            state directory (default ~/.cache/nova-cells): logs/images/,
                              cache/image-build/ (pip cache, CA bundle), build-images.lock
-  NOVA_CELLS_DEBIAN_SOURCES  apt sources for the base (default /etc/apt/sources.list.d/debian.sources)
+  NOVA_CELLS_DEBIAN_SOURCES  apt sources for the base (default /etc/apt/sources.list.d/debian.sources;
+                             with --suite trixie, its bookworm suite names read as trixie)
   NOVA_CELLS_CA_BUNDLE       CA bundle mounted into builds for pip (default: the machine's bundle
                              plus /usr/local/share/ca-certificates/*.crt)
   NOVA_CELLS_BUILD_NETWORK   network mode of podman build (default: host)
@@ -67,6 +72,12 @@ INFRA_RECIPE="v1 podman build -f infra/Containerfile"
 
 # Inside builds: where BUILD_SHARE is mounted.
 SHARE_IN_BUILD=/mnt
+# The nova image's pins (under IMAGES_DIR), the base's packages on top of base/packages.txt, and
+# the Python of the suite (for the pins' header).
+NOVA_PINS=nova-requirements.txt
+EXTRA_BASE_PACKAGES=""
+SUITE_PYTHON=3.11
+LOG_SUFFIX=""
 
 ALL_IMAGES=(base nova infra)
 declare -A TAG=([base]=$BASE_IMAGE [nova]=$NOVA_IMAGE [infra]=$INFRA_IMAGE)
@@ -74,6 +85,28 @@ declare -A PARENT=([base]="" [nova]=base [infra]=nova)
 # Measured on an idle 2-core machine; expect up to twice as long while other jobs run.
 declare -A ESTIMATE=([base]="about 50 s" [nova]="about 90 s" [infra]="about 30 s")
 declare -A RESULT=() SECS=() OLD_ID=() NEW_ID=() WANTED=() FORCED=()
+
+# use_suite SUITE: the tags, pins and recipes of the images of SUITE. bookworm is the default and
+# keeps the settings above exactly (same tags, same input hashes).
+use_suite() {
+    case $1 in
+        bookworm) return 0 ;;
+        trixie)
+            SUITE=trixie
+            SUITE_PYTHON=3.13
+            LOG_SUFFIX=-trixie
+            BASE_IMAGE=localhost/nova-cells/base:trixie
+            NOVA_IMAGE=localhost/nova-cells/nova:34.0.0-trixie
+            INFRA_IMAGE=localhost/nova-cells/infra:trixie
+            NOVA_PINS=nova-requirements-trixie.txt
+            # trixie's minimal set lacks passwd (useradd, groupadd), which the nova image needs.
+            EXTRA_BASE_PACKAGES=passwd
+            ;;
+        *) die "unknown suite '$1' (bookworm, trixie)" ;;
+    esac
+    BASE_RECIPE="v1 mmdebstrap --variant=apt --skip=cleanup/apt/lists $SUITE +$EXTRA_BASE_PACKAGES; import CMD /sbin/init, STOPSIGNAL SIGRTMIN+3"
+    TAG=([base]=$BASE_IMAGE [nova]=$NOVA_IMAGE [infra]=$INFRA_IMAGE)
+}
 
 FORCE=0
 REFRESH=0
@@ -207,13 +240,18 @@ preflight() {
     for cmd in base/packages.txt base/dpkg.cfg nova/Containerfile infra/Containerfile nova-requirements.in; do
         [[ -f $IMAGES_DIR/$cmd ]] || die "missing $IMAGES_DIR/$cmd"
     done
-    if ((!REFRESH)) && [[ ! -f $IMAGES_DIR/nova-requirements.txt ]]; then
-        die "missing $IMAGES_DIR/nova-requirements.txt; create it with --refresh-requirements"
+    if ((!REFRESH)) && [[ ! -f $IMAGES_DIR/$NOVA_PINS ]]; then
+        die "missing $IMAGES_DIR/$NOVA_PINS; create it with --refresh-requirements"
     fi
 
     mkdir -p "$LOG_DIR" "$BUILD_SHARE/pip"
     lock
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/nc-build-images.XXXXXX")
+    if [[ $SUITE != bookworm ]]; then
+        # The same mirror, the suite's names (bookworm-updates -> trixie-updates, ...).
+        sed "s/bookworm/$SUITE/g" "$DEBIAN_SOURCES" >"$WORK/debian.sources"
+        DEBIAN_SOURCES=$WORK/debian.sources
+    fi
 
     # The CA bundle for pip inside builds: mounted for the build only, so no
     # image carries this machine's trust anchors.
@@ -260,7 +298,7 @@ inputs_hash() {
             sources=$(sha256sum <"$DEBIAN_SOURCES" | cut -d' ' -f1)
             hash_inputs "$BASE_RECIPE sources=$sources" "$rel/base"
             ;;
-        nova) hash_inputs "$NOVA_RECIPE parent=$parent_id" "$rel/nova" "$rel/nova-requirements.txt" "$rel/.containerignore" ;;
+        nova) hash_inputs "$NOVA_RECIPE parent=$parent_id" "$rel/nova" "$rel/$NOVA_PINS" "$rel/.containerignore" ;;
         infra) hash_inputs "$INFRA_RECIPE parent=$parent_id" "$rel/infra" "$rel/.containerignore" ;;
     esac
 }
@@ -271,7 +309,7 @@ inputs_hash() {
 build_base() {
     local hash=$1 logfile=$2 tmp_tag pkgs
     tmp_tag="localhost/nova-cells/base:building-$$"
-    pkgs=$(read_list "$IMAGES_DIR/base/packages.txt")
+    pkgs=$(read_list "$IMAGES_DIR/base/packages.txt")${EXTRA_BASE_PACKAGES:+,$EXTRA_BASE_PACKAGES}
     local -a mm=(mmdebstrap --variant=apt --skip=cleanup/apt/lists
         --aptopt='Acquire::Languages "none"'
         --dpkgopt="$IMAGES_DIR/base/dpkg.cfg"
@@ -296,7 +334,7 @@ build_base() {
 }
 
 build_with_podman() {
-    local name=$1 hash=$2 logfile=$3
+    local name=$1 hash=$2 logfile=$3 context=$IMAGES_DIR
     local -a args=(
         build --pull=never --force-rm --network "$BUILD_NETWORK"
         --ulimit nofile=1024:1024 --ulimit nproc=4096:4096
@@ -312,7 +350,13 @@ build_with_podman() {
             ;;
         infra) args+=(--build-arg "NOVA_IMAGE=$NOVA_IMAGE") ;;
     esac
-    run_logged "$name" "$logfile" podman "${args[@]}" "$IMAGES_DIR"
+    if [[ $NOVA_PINS != nova-requirements.txt ]]; then
+        # The Containerfile copies nova-requirements.txt: a context with the suite's pins there.
+        context=$WORK/context-$SUITE
+        rm -rf "$context" && cp -a "$IMAGES_DIR" "$context"
+        cp "$IMAGES_DIR/$NOVA_PINS" "$context/nova-requirements.txt"
+    fi
+    run_logged "$name" "$logfile" podman "${args[@]}" "$context"
 }
 
 # ensure NAME: build NAME if it is missing, out of date or forced.
@@ -336,7 +380,7 @@ ensure() {
         log "$name: inputs changed (${current:0:12} -> ${hash:0:12}), rebuilding ($tag, ${ESTIMATE[$name]})..."
     fi
     OLD_ID[$name]=$(image_id "$tag") || OLD_ID[$name]=""
-    logfile=$LOG_DIR/$name.log
+    logfile=$LOG_DIR/$name$LOG_SUFFIX.log
     start=$SECONDS
     case $name in
         base) build_base "$hash" "$logfile" || fail_with_log "$name" "$logfile" ;;
@@ -391,7 +435,7 @@ remove_old() {
 # --refresh-requirements
 
 refresh_requirements() {
-    local logfile=$LOG_DIR/refresh-requirements.log out=$WORK/freeze.txt start=$SECONDS
+    local logfile=$LOG_DIR/refresh-requirements$LOG_SUFFIX.log out=$WORK/freeze.txt start=$SECONDS
     local -a mounts=(-v "$IMAGES_DIR/nova-requirements.in:/run/nova-cells/req.in:ro"
         -v "$BUILD_SHARE:$SHARE_IN_BUILD" -v "$WORK:/run/nova-cells/out")
     local -a pipargs=(--disable-pip-version-check --no-input --cache-dir "$SHARE_IN_BUILD/pip")
@@ -422,26 +466,32 @@ refresh_requirements() {
     fi
     grep -q '^nova==34.0.0$' "$out" || die "nova-requirements: the freeze has no nova==34.0.0 (see $logfile)"
     {
-        echo "# Pinned /opt/nova venv of localhost/nova-cells/nova:34.0.0: the \`pip freeze --all\`"
-        echo "# of nova-requirements.in, resolved in the base image (Python 3.11) with"
+        echo "# Pinned /opt/nova venv of $NOVA_IMAGE: the \`pip freeze --all\`"
+        echo "# of nova-requirements.in, resolved in the base image (Python $SUITE_PYTHON) with"
         echo "# tools/requirements-nova.txt as constraints, so the image runs the same versions"
         echo "# as the host's Nova venv. Generated by tools/build-images.sh --refresh-requirements;"
         echo "# do not edit by hand. The image build fails if its venv differs from these pins."
         cat "$out"
-    } >"$IMAGES_DIR/nova-requirements.txt"
-    log "nova-requirements: wrote $(grep -vc '^#' "$IMAGES_DIR/nova-requirements.txt") pins in $((SECONDS - start)) s"
+    } >"$IMAGES_DIR/$NOVA_PINS"
+    log "nova-requirements: wrote $(grep -vc '^#' "$IMAGES_DIR/$NOVA_PINS") pins ($NOVA_PINS) in $((SECONDS - start)) s"
 }
 
 # ---------------------------------------------------------------------------
 # main
 
 main() {
-    local name total_start=$SECONDS any_wanted=0
+    local name total_start=$SECONDS any_wanted=0 suite=bookworm
     while (($#)); do
         case $1 in
             -f | --force) FORCE=1 ;;
             --refresh-requirements) REFRESH=1 ;;
             -v | --verbose) VERBOSE=1 ;;
+            --suite)
+                (($# > 1)) || die "--suite needs a value (bookworm, trixie)"
+                suite=$2
+                shift
+                ;;
+            --suite=*) suite=${1#--suite=} ;;
             -h | --help)
                 usage
                 exit 0
@@ -457,6 +507,7 @@ main() {
         esac
         shift
     done
+    use_suite "$suite"
     if ((!any_wanted)); then
         for name in "${ALL_IMAGES[@]}"; do WANTED[$name]=1; done
     fi

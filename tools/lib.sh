@@ -4,13 +4,23 @@
 NOVA_CELLS_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export NOVA_CELLS_HOME="${NOVA_CELLS_HOME:-${HOME}/.cache/nova-cells}"
 
-CTL_VENV="${NOVA_CELLS_HOME}/venv-ctl"
+# NOVA_CELLS_CTL_VENV: another controller venv for tools/test.sh (tools/matrix.sh: ansible-core 2.20).
+CTL_VENV="${NOVA_CELLS_CTL_VENV:-${NOVA_CELLS_HOME}/venv-ctl}"
 NOVA_VENV="${NOVA_CELLS_HOME}/venv-nova"
 COLLECTIONS_DIR="${NOVA_CELLS_HOME}/collections"
 LOG_DIR="${NOVA_CELLS_HOME}/logs"
 
-# The Python every tool runs on (ansible-test is told --python with the same X.Y).
-NOVA_CELLS_PYTHON="${NOVA_CELLS_PYTHON:-python3.11}"
+# The Python every tool runs on (ansible-test is told --python with the same X.Y): Debian 12's
+# python3.11, else (Debian 13) the machine's python3 (3.13).
+if [[ -z "${NOVA_CELLS_PYTHON:-}" ]]; then
+    if command -v python3.11 >/dev/null 2>&1; then
+        NOVA_CELLS_PYTHON=python3.11
+    else
+        NOVA_CELLS_PYTHON=python3
+    fi
+fi
+# X.Y of NOVA_CELLS_PYTHON ("" when it does not run).
+NOVA_CELLS_PYTHON_XY="$("${NOVA_CELLS_PYTHON}" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
 
 # Seconds since the epoch with microseconds (bash 5).
 now() {

@@ -10,6 +10,9 @@
 #   --jobs N          scenarios at a time (default: $NOVA_CELLS_MOLECULE_JOBS, else 2)
 #   --action ACTION   the molecule action (default: test); e.g. converge, verify, destroy
 #   --no-images       do not run tools/build-images.sh first (the caller did)
+#   --nodes SUITE     Debian of the managed nodes: bookworm (default) or trixie (Debian 13: the images
+#                     of tools/build-images.sh --suite trixie, through NOVA_CELLS_INFRA_IMAGE and
+#                     NOVA_CELLS_NOVA_IMAGE, which molecule.yml reads)
 #   --print-logs      print every scenario's log, not only those of failed scenarios
 #
 # Each scenario runs `molecule ACTION -s SCENARIO` in its own process (not --workers, lab notes
@@ -85,6 +88,7 @@ jobs="${NOVA_CELLS_MOLECULE_JOBS:-2}"
 action="test"
 build_images=1
 print_logs=0
+nodes=bookworm
 scenarios=()
 
 usage() {
@@ -100,12 +104,21 @@ parse_args() {
             --action) action="$2"; shift ;;
             --no-images) build_images=0 ;;
             --print-logs) print_logs=1 ;;
+            --nodes) nodes="$2"; shift ;;
             -*) die "unknown option $1 (see --help)" ;;
             *) scenarios+=("$1") ;;
         esac
         shift
     done
     [[ "${jobs}" =~ ^[1-9][0-9]*$ ]] || die "--jobs wants a positive number, not '${jobs}'"
+    case "${nodes}" in
+        bookworm) ;;
+        trixie)
+            export NOVA_CELLS_INFRA_IMAGE=localhost/nova-cells/infra:trixie
+            export NOVA_CELLS_NOVA_IMAGE=localhost/nova-cells/nova:34.0.0-trixie
+            ;;
+        *) die "--nodes wants bookworm or trixie, not '${nodes}'" ;;
+    esac
 }
 
 # make_copy: a copy of the working tree (copy_working_tree) in the layout Molecule and Ansible
@@ -276,7 +289,7 @@ main() {
     done
 
     if [[ "${build_images}" -eq 1 ]]; then
-        "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" || die "tools/build-images.sh failed"
+        "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" --suite "${nodes}" || die "tools/build-images.sh failed"
     fi
     if [[ -z "${copy}" ]]; then
         make_copy

@@ -204,6 +204,14 @@ class MariaDB(InfraService):
             connection.close()
 
 
+def erlang_binary(text: str) -> str:
+    """``text`` as an Erlang binary literal for RabbitMQ's advanced.config: ``<<"...">>`` for
+    printable ASCII, else its UTF-8 bytes as integers (``<<82,64,...>>``)."""
+    if text.isascii() and text.isprintable():
+        return '<<"%s">>' % text.replace("\\", "\\\\").replace('"', '\\"')
+    return "<<%s>>" % ",".join(str(byte) for byte in text.encode("utf-8"))
+
+
 class RabbitMQ(InfraService):
     """A RabbitMQ node of its own (``rabbit-<lab id>@localhost``) with a non-guest default user."""
 
@@ -254,13 +262,18 @@ class RabbitMQ(InfraService):
                 [
                     f"listeners.tcp.default = 127.0.0.1:{self.port}",
                     "distribution.listener.interface = 127.0.0.1",
-                    f"default_user = {self.user}",
-                    f"default_pass = {self.password}",
                     "",
                 ]
             ),
             encoding="utf-8",
         )
+        # The default user in advanced.config (Erlang terms), not in rabbitmq.conf: RabbitMQ 4.0
+        # (Debian 13) reads "default_pass = a:b" as a tagged value; 3.10 (Debian 12) reads both.
+        (home / "advanced.config").write_text(
+            f"[{{rabbit, [{{default_user, {erlang_binary(self.user)}}}, {{default_pass, {erlang_binary(self.password)}}}]}}].\n",
+            encoding="utf-8",
+        )
+        (home / "advanced.config").chmod(0o600)
         server_log = self.log_base / f"{self.node}.log"
         # rabbitmq-server under /usr/sbin would switch to the rabbitmq user; the real script runs as us.
         return self.lab.new_process(self.name, [str(RABBITMQ_SCRIPTS / "rabbitmq-server")], env=self.env, extra_logs=[server_log])
