@@ -74,9 +74,8 @@ total:
   type: int
 '''
 
-from ansible_collections.nova.cells.plugins.module_utils import _direct
 from ansible_collections.nova.cells.plugins.module_utils._cells import regular_cells
-from ansible_collections.nova.cells.plugins.module_utils._databases import MARKER_PROJECT_ID, DatabaseError
+from ansible_collections.nova.cells.plugins.module_utils._databases import MARKER_PROJECT_ID, DatabaseError, unmapped_instance_uuids
 from ansible_collections.nova.cells.plugins.module_utils._health import stale_host_mappings
 from ansible_collections.nova.cells.plugins.module_utils._housekeeping import select_cells
 from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
@@ -100,8 +99,8 @@ class OrphansInfoModule(NovaCellsModule):
                      hosts=[], error=None)
         try:
             cell_db = self.cell_db(cell)
-            uuids = sorted(_direct.unmapped_instance_uuids(api_db, cell_db, cell['id'],
-                                                           hidden_column=_direct.has_hidden_column(cell_db)) - {VIF_MARKER_UUID})
+            uuids = sorted(unmapped_instance_uuids(api_db, cell_db, cell['id'],
+                                                   hidden_column=cell_db.has_hidden_column()) - {VIF_MARKER_UUID})
             entry['unmapped_instances'] = len(uuids)
             entry['unmapped_instance_uuids'] = uuids[:self.params['max_uuids']]
             computes = cell_db.unmapped_compute_hosts()
@@ -115,7 +114,7 @@ class OrphansInfoModule(NovaCellsModule):
             live = cell_db.query('SELECT uuid, host FROM instances WHERE deleted = 0 ORDER BY created_at, id LIMIT %s',
                                  (self.params['max_uuids'],))
             entry['live_instances'] = int(cell_db.live_instance_count() or 0)
-            entry['live_instance_uuids'] = ['%s (%s)' % (row['uuid'], row['host']) for row in live]
+            entry['live_instance_uuids'] = ['{} ({})'.format(row['uuid'], row['host']) for row in live]
         except (DatabaseError, NovaCellsError) as exc:
             entry['error'] = self.mask(str(exc))
         return entry
