@@ -9,7 +9,7 @@ Reads one JSON document on stdin (it holds the passwords, so never on the comman
      "users": [{"name", "password"}],                      # service users, each gets every role in service
      "services": [{"name", "type", "description", "url"}], # one public and one internal endpoint each
      "image": {"name", "size_mib"} | null, "network": {"name", "subnet", "cidr"} | null,
-     "wait_seconds": 180}
+     "wait_seconds": 300}   # for each service to answer
 
 and creates what is missing: the service project, the roles, the users (a password that differs is
 reset), their role assignments, the services and endpoints, a tiny raw image in Glance and a
@@ -26,7 +26,8 @@ import openstack
 from keystoneauth1 import exceptions as ks_exc
 
 
-def wait_for(what, probe, deadline):
+def wait_for(what, probe, seconds):
+    deadline = time.monotonic() + seconds
     last = None
     while time.monotonic() < deadline:
         try:
@@ -55,9 +56,9 @@ def main():
     changed = []
     seconds = {}
     start = time.monotonic()
-    deadline = start + float(spec.get('wait_seconds', 180))
+    wait = float(spec.get('wait_seconds', 300))
     conn = openstack.connect(auth=auth, region_name=region, identity_api_version='3', interface='public')
-    wait_for('Keystone', conn.authorize, deadline)
+    wait_for('Keystone', conn.authorize, wait)
     seconds['keystone_up'] = round(time.monotonic() - start, 1)
     idn = conn.identity
 
@@ -112,7 +113,7 @@ def main():
     conn = openstack.connect(auth=auth, region_name=region, identity_api_version='3', interface='public')
     image = spec.get('image')
     if image:
-        found = wait_for('Glance', lambda: conn.image.find_image(image['name']), deadline)
+        found = wait_for('Glance', lambda: conn.image.find_image(image['name']), wait)
         if found is None:
             conn.image.create_image(name=image['name'], data=b'\0' * (int(image.get('size_mib', 1)) << 20),
                                     disk_format='raw', container_format='bare', visibility='public', wait=True)
@@ -120,7 +121,7 @@ def main():
         seconds['glance'] = round(time.monotonic() - start, 1)
     network = spec.get('network')
     if network:
-        net = wait_for('Neutron', lambda: conn.network.find_network(network['name']), deadline)
+        net = wait_for('Neutron', lambda: conn.network.find_network(network['name']), wait)
         if net is None:
             net = conn.network.create_network(name=network['name'], is_shared=True)
             changed.append(f'network {network["name"]}')
