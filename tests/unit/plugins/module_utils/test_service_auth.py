@@ -5,9 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible.errors import AnsibleFilterError
 
-from ansible_collections.nova.cells.plugins.filter.service_auth_options import FilterModule
 from ansible_collections.nova.cells.plugins.module_utils._service_auth import (
     MATRIX,
     NODE_TYPES,
@@ -126,10 +124,3 @@ def test_bad_arguments_raise(kwargs, message):
 def test_unknown_node_type_raises():
     with pytest.raises(ServiceAuthError, match='unknown node types: cells_v1'):
         render(['cells_v1'], URL)
-
-
-def test_filter_wraps_errors():
-    f = FilterModule().filters()['service_auth_options']
-    assert set(f(['scheduler'], auth_url=URL, password=PW)['sections']) == {'placement'}
-    with pytest.raises(AnsibleFilterError, match=r'^nova.cells.service_auth_options: unknown node types'):
-        f(['x'], auth_url=URL)
