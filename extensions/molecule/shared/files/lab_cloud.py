@@ -116,9 +116,24 @@ def show(conn, req):
 ACTIONS = {'setup': setup, 'boot': boot, 'delete': delete, 'servers': servers, 'show': show}
 
 
+def wait_for_api(conn, seconds=180):
+    """nova-api may be restarting (the cells refresh restarts it): wait until it answers."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.compute.get('/', raise_exc=False)
+            return
+        except Exception:  # pylint: disable=broad-except  # keystoneauth's ConnectFailure and the like
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def main():
     req = json.load(sys.stdin)
-    print(json.dumps(ACTIONS[req['action']](conn_(), req)))
+    conn = conn_()
+    wait_for_api(conn)
+    print(json.dumps(ACTIONS[req['action']](conn, req)))
 
 
 if __name__ == '__main__':
