@@ -4,8 +4,9 @@ Run on an API host with the openstackclient venv: /opt/osc/bin/python lab_cloud.
 (cloud "lab" of /etc/openstack/clouds.yaml). The request is {"action": ..., ...}:
 
   setup   {"flavor": {"name", "vcpus", "ram", "disk", "ephemeral"}, "zones": {"az": ["host", ...]}}
-          a flavor and one host aggregate per availability zone (operators steer servers into a
-          cell this way: one zone per cell); idempotent.
+          a flavor, unlimited compute quotas for the admin project, and one host aggregate per
+          availability zone (operators steer servers into a cell this way: one zone per cell);
+          idempotent.
   boot    {"servers": [{"name", "az"}], "flavor", "image", "timeout"}
           POSTs every server first, then polls them together (0.5 s) until ACTIVE or ERROR.
   delete  {"prefix"}  deletes the servers whose name starts with prefix and waits until they are gone.
@@ -35,6 +36,11 @@ def setup(conn, req):
         conn.compute.create_flavor(name=f['name'], vcpus=f.get('vcpus', 1), ram=f.get('ram', 64),
                                    disk=f.get('disk', 1), ephemeral=f.get('ephemeral', 0))
         out['created'].append(f'flavor {f["name"]}')
+    # No quota in the way of the checks (Nova's default is 10 instances per project).
+    quotas = conn.get_compute_quotas(conn.current_project_id)
+    if quotas.instances != -1 or quotas.cores != -1 or quotas.ram != -1:
+        conn.set_compute_quotas(conn.current_project_id, instances=-1, cores=-1, ram=-1)
+        out['created'].append('unlimited compute quotas')
     aggregates = {a.name: a for a in conn.compute.aggregates()}
     for zone, hosts in req.get('zones', {}).items():
         agg = aggregates.get(zone)
