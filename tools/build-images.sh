@@ -4,6 +4,7 @@
 #   localhost/nova-cells/base:bookworm   Debian bookworm, systemd as PID 1 (mmdebstrap | podman import)
 #   localhost/nova-cells/nova:34.0.0     FROM base: /opt/nova venv (nova 34.0.0, placement 16.0.0), units
 #   localhost/nova-cells/infra:bookworm  FROM nova: mariadb-server, rabbitmq-server, memcached
+#   localhost/nova-cells/cloud:bookworm  FROM infra: Keystone, Glance, Neutron API, openstackclient
 #
 # An image is rebuilt only when the hash of its inputs differs from the hash in
 # its label (nova-cells.inputs-hash) or the image is missing. A child's hash
@@ -17,9 +18,9 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-Usage: tools/build-images.sh [options] [base|nova|infra ...]
+Usage: tools/build-images.sh [options] [base|nova|infra|cloud ...]
 
-Builds the images that are out of date (all three when no name is given; a
+Builds the images that are out of date (all four when no name is given; a
 named image's parents are checked and built first when needed).
 
 Options:
@@ -84,6 +85,20 @@ declare -A TAG=([base]=$BASE_IMAGE [nova]=$NOVA_IMAGE [infra]=$INFRA_IMAGE)
 declare -A PARENT=([base]="" [nova]=base [infra]=nova)
 # Measured on an idle 2-core machine; expect up to twice as long while other jobs run.
 declare -A ESTIMATE=([base]="about 50 s" [nova]="about 90 s" [infra]="about 30 s")
+
+# -- the cloud image (Keystone, Glance, Neutron API, openstackclient; issue 12) ---------------
+# Its own section: FROM infra, built like nova (pip cache and CA bundle mounted at /mnt).
+CLOUD_IMAGE=localhost/nova-cells/cloud:bookworm
+CLOUD_RECIPE="v1 podman build -f cloud/Containerfile"
+ALL_IMAGES+=(cloud)
+TAG[cloud]=$CLOUD_IMAGE
+PARENT[cloud]=infra
+ESTIMATE[cloud]="about 4 min"
+cloud_inputs_hash() { hash_inputs "$CLOUD_RECIPE parent=$1" "$2/cloud" "$2/.containerignore"; }
+cloud_build_args() {
+    printf '%s\n' --build-arg "INFRA_IMAGE=$INFRA_IMAGE" -v "$BUILD_SHARE:$SHARE_IN_BUILD" \
+        --build-arg "NOVA_PIP_CACHE=$SHARE_IN_BUILD/pip" --build-arg "NOVA_CA_BUNDLE=$CA_IN_BUILD"
+}
 declare -A RESULT=() SECS=() OLD_ID=() NEW_ID=() WANTED=() FORCED=()
 
 # use_suite SUITE: the tags, pins and recipes of the images of SUITE. bookworm is the default and
@@ -300,6 +315,7 @@ inputs_hash() {
             ;;
         nova) hash_inputs "$NOVA_RECIPE parent=$parent_id" "$rel/nova" "$rel/$NOVA_PINS" "$rel/.containerignore" ;;
         infra) hash_inputs "$INFRA_RECIPE parent=$parent_id" "$rel/infra" "$rel/.containerignore" ;;
+        cloud) cloud_inputs_hash "$parent_id" "$rel" ;;
     esac
 }
 
@@ -349,6 +365,7 @@ build_with_podman() {
                 --build-arg "NOVA_CA_BUNDLE=$CA_IN_BUILD")
             ;;
         infra) args+=(--build-arg "NOVA_IMAGE=$NOVA_IMAGE") ;;
+        cloud) mapfile -t -O "${#args[@]}" args < <(cloud_build_args) ;;
     esac
     if [[ $NOVA_PINS != nova-requirements.txt ]]; then
         # The Containerfile copies nova-requirements.txt: a context with the suite's pins there.
@@ -405,7 +422,7 @@ remove_old() {
     if [[ -f $BUILT_IDS ]]; then
         mapfile -t candidates <"$BUILT_IDS"
     fi
-    candidates+=("${OLD_ID[infra]:-}" "${OLD_ID[nova]:-}" "${OLD_ID[base]:-}")
+    candidates+=("${OLD_ID[cloud]:-}" "${OLD_ID[infra]:-}" "${OLD_ID[nova]:-}" "${OLD_ID[base]:-}")
     for pass in 1 2; do
         keep=()
         for id in "${candidates[@]}"; do
@@ -496,7 +513,7 @@ main() {
                 usage
                 exit 0
                 ;;
-            base | nova | infra)
+            base | nova | infra | cloud)
                 WANTED[$1]=1
                 any_wanted=1
                 ;;
@@ -512,7 +529,7 @@ main() {
         for name in "${ALL_IMAGES[@]}"; do WANTED[$name]=1; done
     fi
     # A wanted image needs its parents; --force applies to the named images only.
-    for name in infra nova; do
+    for name in cloud infra nova; do
         if [[ -n ${WANTED[$name]:-} && -n ${PARENT[$name]} ]]; then
             WANTED[${PARENT[$name]}]=${WANTED[${PARENT[$name]}]:-parent}
         fi

@@ -5,8 +5,10 @@
 #   up (default)  bootstrap the machine (tools/bootstrap.sh), build the images that are missing or out
 #                 of date (tools/build-images.sh), create the lab of the Molecule scenario multi_cell
 #                 (containers nc-demo-*: infra, ctl, cell1 and cell2 with a conductor and a compute
-#                 each, and an idle node for cell3), deploy it with nova.cells.deploy, print the state
-#                 with nova.cells.status, and write its topology picture ($NOVA_CELLS_HOME/demo/topology.svg).
+#                 each, and an idle node for cell3), deploy it with nova.cells.deploy (Keystone,
+#                 Glance, Neutron API, Placement and nova-api too), boot a server into each cell
+#                 through the compute API, print the state with nova.cells.status (servers per
+#                 cell), and write its topology picture ($NOVA_CELLS_HOME/demo/topology.svg).
 #                 Run it again on a running lab: it re-converges (no change) and prints the state.
 #   status        print the state (and write the picture) only
 #   add-cell      add cell3 with nova.cells.add_cell (twice: the second run changes nothing), then
@@ -14,7 +16,7 @@
 #   down          remove the lab's containers and network
 # Long steps print a line every 20 s; their full output is in $NOVA_CELLS_HOME/logs/demo-<step>.log.
 # Environment: NOVA_CELLS_HOME (default ~/.cache/nova-cells), NOVA_CELLS_DEMO_PREFIX (container
-# prefix, default nc-demo). The lab needs about 2 GB of memory.
+# prefix, default nc-demo). The lab needs about 3 GB of memory.
 set -euo pipefail
 
 # shellcheck source=tools/lib.sh
@@ -79,6 +81,12 @@ update_copy() {
 # shellcheck disable=SC2317  # called through run_step
 molecule_in_copy() {
     (cd "${COPY}" && molecule "$@" -s "${SCENARIO}")
+}
+
+# shellcheck disable=SC2317  # called through run_step
+playbook_in_copy() {
+    (cd "${COPY}" && ANSIBLE_CONFIG="${EPHEMERAL}/ansible.cfg" ANSIBLE_CALLBACK_RESULT_FORMAT=json \
+        ansible-playbook -i "${EPHEMERAL}/inventory" "$@")
 }
 
 # The lab's container names, from the scenario.
@@ -153,7 +161,10 @@ cmd_up() {
     # The recap of the deploy (the last one in the log).
     awk '/^PLAY RECAP/ { n = 0; delete lines; next } /^[^ ]+ +: ok=/ { lines[++n] = $0 }
          END { for (i = 1; i <= n; i++) print "[demo]   " lines[i] }' "${LOG_DIR}/demo-converge.log"
-    say "state of the deployment (nova.cells.status):"
+    say "servers through the compute API: one per cell (openstackclient/openstacksdk on ${PREFIX}-ctl) ..."
+    run_step servers playbook_in_copy extensions/molecule/shared/verify_api.yml -e nc_verify_servers_prefix=demo-
+    grep -E '"msg": ".*(seconds to ACTIVE|services up)' "${LOG_DIR}/demo-servers.log" | sed -E 's/^ *"msg": "(.*)",?$/[demo]   \1/' || true
+    say "state of the deployment (nova.cells.status; INSTANCES = servers per cell):"
     show_status
     say "up in $(seconds_since "${started}") s. Next: tools/demo.sh add-cell | status | down"
 }

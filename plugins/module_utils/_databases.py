@@ -295,6 +295,11 @@ class CellDatabase(Database):
             return self.scalar('SELECT COUNT(*) AS n FROM instances WHERE deleted = 0')
         return self.scalar('SELECT COUNT(*) AS n FROM instances WHERE deleted = 0 AND host = %s', (host,))
 
+    def live_instances(self, limit=20):
+        """Up to ``limit`` live instances as (uuid, display_name), oldest first."""
+        return [(row['uuid'], row['display_name']) for row in self.query(
+            'SELECT uuid, display_name FROM instances WHERE deleted = 0 ORDER BY id LIMIT %s', (int(limit),))]
+
     def discovery_rows(self, by_service=False):
         """What ``discover_hosts`` loads, in its order: unmapped compute nodes (with the columns the direct engine
         needs), or with ``by_service`` the nova-compute services."""

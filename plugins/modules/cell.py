@@ -163,6 +163,8 @@ restart_required:
   description:
     - Nova services that must be told about the change, per L(Nova's cells guide,https://docs.openstack.org/nova/latest/admin/cells.html).
     - V(scheduler_sighup) after a new, renamed, enabled or disabled cell; V(api), V(conductor), V(scheduler) restarts after URL changes.
+    - The role C(nova.cells.cells) restarts nova-scheduler and nova-api for V(scheduler_sighup), because Nova 34's scheduler keeps
+      its cached cells after a SIGHUP.
   returned: always
   type: list
   elements: str
@@ -171,6 +173,11 @@ diff:
   description: The cell before and after, passwords masked.
   returned: when diff mode is on
   type: dict
+instances:
+  description: Up to 10 of the live instances (uuids) that made O(state=absent) refuse to delete the cell; the message names them.
+  returned: on that failure
+  type: list
+  elements: str
 '''
 
 from ansible_collections.nova.cells.plugins.module_utils._cells import (
@@ -448,10 +455,15 @@ class CellModule(NovaCellsModule):
                                  'state=absent) or set force=true to delete their host mappings with the cell.',
                                  hosts=hosts)
         if mappings:
-            live = self.cell_db(cell).live_instance_count()
+            cell_db = self.cell_db(cell)
+            live = cell_db.live_instance_count()
             if live:
-                raise NovaCellsError(f'cell {label} still has {live} live instance(s); delete or migrate them first. '
-                                     'force does not delete cells with live instances.')
+                named = cell_db.live_instances(limit=10)
+                names = ', '.join(f'{uuid} ({name})' if name else uuid for uuid, name in named)
+                more = ' ...' if live > len(named) else ''
+                raise NovaCellsError(f'cell {label} still has {live} live instance(s): {names}{more}; delete or migrate them first. '
+                                     'force does not delete cells with live instances.',
+                                     instances=[uuid for uuid, _name in named])
             if not self.params['force']:
                 raise NovaCellsError(f'cell {label} has {mappings} mapping(s) of deleted instances. Run "nova-manage db archive_deleted_rows" '
                                      'to purge them, or set force=true to delete them with the cell.')

@@ -298,6 +298,7 @@ def test_delete_cell_refuses_hosts_and_instances_and_force_deletes_mappings(worl
     assert world.run('map_instances', cell='doomed').changed
     with_live = world.run('cell', name='doomed', state='absent', force=True)
     assert with_live.failed and 'live instance' in with_live.msg and 'force does not' in with_live.msg
+    assert live[0] in with_live.msg  # the refusal names the instances (issue 12)
 
     world.lab.query(db, 'UPDATE instances SET deleted = id WHERE uuid = %s', (live[0],))
     world.lab.query(API_DB, 'DELETE FROM host_mappings WHERE host = "doomed-cmp1"')
