@@ -10,13 +10,14 @@
 #   --jobs N          scenarios at a time (default: $NOVA_CELLS_MOLECULE_JOBS, else 2)
 #   --action ACTION   the molecule action (default: test); e.g. converge, verify, destroy
 #   --no-images       do not run tools/build-images.sh first (the caller did)
-#   --nodes SUITE     Debian of the managed nodes: bookworm (default) or trixie (Debian 13: the images
-#                     of tools/build-images.sh --suite trixie, through NOVA_CELLS_INFRA_IMAGE and
-#                     NOVA_CELLS_NOVA_IMAGE, which molecule.yml reads)
+#   --nodes SUITE     Debian of the Nova cell nodes: bookworm (default) or trixie (Debian 13: the nova
+#                     image of tools/build-images.sh --suite trixie, through NOVA_CELLS_NOVA_IMAGE, which
+#                     molecule.yml reads; the infrastructure and API-level hosts keep the Debian 12 cloud
+#                     image, NOVA_CELLS_CLOUD_IMAGE)
 #   --print-logs      print every scenario's log, not only those of failed scenarios
 #
-# Each scenario runs `molecule ACTION -s SCENARIO` in its own process (not --workers, lab notes
-# §5.4), with its own ephemeral directory ($NOVA_CELLS_HOME/molecule/<tag>/<scenario>) and its own
+# Each scenario runs `molecule ACTION -s SCENARIO` in its own process (not --workers, which
+# shares one ephemeral directory), with its own ephemeral directory ($NOVA_CELLS_HOME/molecule/<tag>/<scenario>) and its own
 # container and network names: nc-sc-<tag>-* (single_cell) and nc-mc-<tag>-* (multi_cell), where
 # <tag> comes from the copy's path, so that two checkouts on one machine do not collide. Output goes
 # to $NOVA_CELLS_HOME/logs/molecule-<tag>-<scenario>.log; a failed scenario's log is printed.
@@ -114,7 +115,8 @@ parse_args() {
     case "${nodes}" in
         bookworm) ;;
         trixie)
-            export NOVA_CELLS_INFRA_IMAGE=localhost/nova-cells/infra:trixie
+            # The cell nodes on Debian 13; the infrastructure and API-level hosts keep the cloud image
+            # (Keystone, Glance, Neutron), which is built for Debian 12 only.
             export NOVA_CELLS_NOVA_IMAGE=localhost/nova-cells/nova:34.0.0-trixie
             ;;
         *) die "--nodes wants bookworm or trixie, not '${nodes}'" ;;
