@@ -62,6 +62,10 @@ options:
   groups:
     description: With V(refresh), the inventory groups (C(groups)).
     type: dict
+  warn:
+    description: With V(nova_conf), show what the ServiceGroup renderer warns about as Ansible warnings.
+    type: bool
+    default: false
 '''
 
 EXAMPLES = r'''
@@ -78,18 +82,23 @@ _value:
 '''
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 
 from ansible_collections.nova.cells.plugins.module_utils import _deployment
 from ansible_collections.nova.cells.plugins.module_utils._servicegroup import ServiceGroupError
 
 
 def deployment(settings, view='urls', extra_sections=None, selected=None, manage_dir=None, computes=None, hostvars=None,
-               expected=None, restart_required=None, groups=None):
+               expected=None, restart_required=None, groups=None, warn=False):
     try:
         if view == 'urls':
             return _deployment.urls(settings)
         if view == 'nova_conf':
-            return _deployment.nova_conf(settings, extra_sections)
+            result = _deployment.nova_conf(settings, extra_sections)
+            if warn:
+                for warning in result['warnings']:
+                    Display().warning(f'nova.cells.servicegroup_options: {warning}')
+            return result
         if view == 'node_types':
             return _deployment.node_types(settings)
         if view == 'start_units':
