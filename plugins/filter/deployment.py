@@ -82,7 +82,6 @@ _value:
 '''
 
 from ansible.errors import AnsibleFilterError
-from ansible.utils.display import Display
 
 from ansible_collections.nova.cells.plugins.module_utils import _deployment
 from ansible_collections.nova.cells.plugins.module_utils._servicegroup import ServiceGroupError
@@ -95,7 +94,9 @@ def deployment(settings, view='urls', extra_sections=None, selected=None, manage
             return _deployment.urls(settings)
         if view == 'nova_conf':
             result = _deployment.nova_conf(settings, extra_sections)
-            if warn:
+            if warn and result['warnings']:
+                from ansible.utils.display import Display  # pylint: disable=import-outside-toplevel
+
                 for warning in result['warnings']:
                     Display().warning(f'nova.cells.servicegroup_options: {warning}')
             return result
