@@ -233,10 +233,10 @@ def scale(options):
               'pipelining, no facts, validation off')
         print_table(rows, options.hosts)
         for phase in ('first deploy', 'no-op'):
-            floor = next(run for run, _ in rows if run.label == f'{phase}: floor: one template task')
-            role = next(run for run, _ in rows if run.label == f'{phase}: nova_conf role, this checkout')
+            floor = next(run for run, _host in rows if run.label == f'{phase}: floor: one template task')
+            role = next(run for run, _host in rows if run.label == f'{phase}: nova_conf role, this checkout')
             print(f'{phase}: role CPU per host / floor CPU per host = {role.cpu / floor.cpu:.2f}')
-            base = next((run for run, _ in rows if run.label.startswith(f'{phase}: nova_conf role, baseline')), None)
+            base = next((run for run, _host in rows if run.label.startswith(f'{phase}: nova_conf role, baseline')), None)
             if base is not None:
                 print(f'{phase}: baseline CPU / this checkout CPU = {base.cpu / role.cpu:.2f}')
     finally:
@@ -265,7 +265,7 @@ def deploy(options):
         print(f'no-op nova.cells.deploy of the multi_cell lab ({len(runs[0].recap)} hosts), forks {options.forks}')
         print(f'{"run":<44} {"wall s":>8} {"CPU s":>8} {"tasks/compute":>14} {"skipped":>8} {"changed":>8} {"nova-manage":>12}')
         for run in runs:
-            executed, skipped, _ = run.tasks(computes[0]) if computes else (0, 0, 0)
+            executed, skipped, _changed = run.tasks(computes[0]) if computes else (0, 0, 0)
             print(f'{run.label:<44} {run.wall:8.1f} {run.cpu:8.1f} {executed:>14} {skipped:>8} {len(run.changed_hosts()):>8} '
                   f'{len(run.nova_manage):>12}')
         mine = [run.wall for run in runs if 'this checkout' in run.label]

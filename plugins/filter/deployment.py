@@ -16,8 +16,8 @@ description:
     units to start and every refusal (C(problems)).
   - V(node_types) gives this host's node types, V(start_units) the systemd units of those in C(nova_conf_start_types)
     (all of the host's when it is null), in that order.
-  - V(cells) gives what the C(cells) role handles on this host: the cells, their nova-manage configs, the computes
-    each cell should have, the ServiceGroup settings to read liveness with, and its refusals.
+  - V(cells) gives what the C(cells) role handles on this host (the cells, their nova-manage configs, the computes
+    each cell should have, the ServiceGroup settings to read liveness with, and its refusals).
   - V(refresh) gives the C({host, unit, action}) jobs (V(sighup) or V(restart)) that make the running services see the
     cell changes named in O(restart_required), from O(groups).
   - The result holds passwords; use it with C(no_log).
@@ -36,7 +36,7 @@ options:
     choices: [urls, nova_conf, node_types, start_units, cells, refresh]
     default: urls
   extra_sections:
-    description: With V(nova_conf), C({section: {option: value}}) merged over the computed options.
+    description: 'With V(nova_conf), C({section: {option: value}}) merged over the computed options.'
     type: dict
   selected:
     description: With V(cells), the cells to handle (empty, all of them).
@@ -53,7 +53,7 @@ options:
     description: With V(cells), the inventory variables of the compute hosts (C(hostvars)).
     type: dict
   expected:
-    description: With V(cells), the computes to wait for as C({cell: [host, ...]}); null, from O(computes).
+    description: 'With V(cells), the computes to wait for as C({cell: [host, ...]}); null, from O(computes).'
     type: dict
   restart_required:
     description: With V(refresh), what the cell changes concern (V(scheduler), V(scheduler_sighup), V(api), V(conductor)).

@@ -444,8 +444,8 @@ def nova_conf(settings, extra_sections=None):
         'db_files': ([s['nova_conf_db_env_file']] + ['%s/%s.service.d/nova-cells-db.conf' % (s['nova_systemd_dir'], unit)
                                                      for unit in db_units]) if in_env else [],
         # What a database environment file or drop-in of an earlier run looks like (tasks/main.yml removes the unwanted).
-        'db_files_pattern': '^(%s|%s/[^/]+[.]service[.]d/nova-cells-db[.]conf)$' % (re.escape(s['nova_conf_db_env_file']),
-                                                                                  re.escape(s['nova_systemd_dir'].rstrip('/'))),
+        'db_files_pattern': '^(%s|%s/[^/]+[.]service[.]d/nova-cells-db[.]conf)$' % (
+            re.escape(s['nova_conf_db_env_file']), re.escape(s['nova_systemd_dir'].rstrip('/'))),
     }
 
 

@@ -166,8 +166,8 @@ def test_start_units_follow_the_start_types_order():
 def test_cells_plan_files_expected_computes_and_refusals():
     model = d.urls(settings('nova_api', nova_cells=ISOLATED, nova_api_mq_shared_cell=''))
     plan = d.cells_plan(model, [], '/etc/nova/manage', 'ctl')
-    assert [f['path'] for f in plan['files']] == ['/etc/nova/manage/api.conf', '/etc/nova/manage/cell-cell1.conf',
-                                                 '/etc/nova/manage/cell-cell2.conf']
+    paths = [f['path'] for f in plan['files']]
+    assert paths == ['/etc/nova/manage/api.conf', '/etc/nova/manage/cell-cell1.conf', '/etc/nova/manage/cell-cell2.conf']
     assert plan['problems'] == []
     assert 'Unknown cell(s) nosuch' in d.cells_plan(model, ['nosuch'], '/m', 'ctl')['problems'][0]
     hostvars = {'c1': {'nova_cell_name': 'cell2', 'nova_host': 'c1.example'}, 'c2': {}}
