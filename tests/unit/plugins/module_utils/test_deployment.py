@@ -8,7 +8,6 @@ import copy
 
 import pytest
 
-from ansible_collections.nova.cells.plugins.filter.deployment import deployment
 from ansible_collections.nova.cells.plugins.module_utils import _deployment as d
 
 GROUPS = {'api': 'nova_api', 'metadata': 'nova_metadata', 'scheduler': 'nova_scheduler', 'super_conductor': 'nova_super_conductor',
@@ -180,13 +179,3 @@ def test_refresh_jobs():
         {'host': 's1', 'unit': 'nova-scheduler', 'action': 'sighup'}, {'host': 'a1', 'unit': 'nova-api', 'action': 'restart'}]
     jobs = d.refresh_jobs(['scheduler', 'scheduler_sighup', 'conductor', 'api'], groups, GROUPS, UNITS)
     assert [(j['host'], j['action']) for j in jobs] == [('s1', 'restart'), ('a1', 'restart'), ('m1', 'restart'), ('sc1', 'restart')]
-
-
-def test_filter_views_and_errors():
-    assert deployment(settings('nova_compute'), 'node_types') == ['compute']
-    assert deployment(settings('nova_compute'), 'start_units') == ['nova-compute']
-    plan = deployment(settings('nova_api', nova_servicegroup_driver='mc', nova_memcache_servers=['m:11211']), 'cells',
-                      manage_dir='/m', computes=['c'], hostvars={})
-    assert plan['servicegroup']['driver'] == 'mc' and plan['expected_computes'] == {'cell1': ['c']}
-    with pytest.raises(Exception, match='unknown view'):
-        deployment(settings(), 'nope')
