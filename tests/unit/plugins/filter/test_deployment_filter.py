@@ -38,6 +38,7 @@ DEFAULTS = {
     'nova_conf_node_type_overrides': {}, 'nova_conf_overrides': {}, 'nova_service_units': UNITS, 'nova_conf_start_types': None,
 }
 
+
 def settings(*groups, **changes):
     result = copy.deepcopy(DEFAULTS)
     result['group_names'] = list(groups)
