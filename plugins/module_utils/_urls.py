@@ -493,3 +493,42 @@ def with_database(url, database):
         parts = urlsplit(url)
         return urlunsplit((parts.scheme, parts.netloc, '/' + quote(database), parts.query, parts.fragment))
     return url[:match.start('database')] + quote(database) + url[match.end('database'):]
+
+
+# -- building (the inventory model of the roles, module_utils/_deployment.py) -------------------
+
+
+def _encode(value):
+    """A user name, password or vhost as a URL part: everything but letters, digits and _.-~ percent-encoded."""
+    return quote(str(value), safe='')
+
+
+def _host_port(host, port):
+    host = str(host)
+    if ':' in host and not host.startswith('['):
+        host = '[%s]' % host
+    return '%s:%s' % (host, port) if port else host
+
+
+def build_db_url(scheme, user, password, host, port, database, query='', template=False):
+    """An oslo.db connection URL; ``template`` puts Nova's {username}:{password} where the credentials go."""
+    credentials = '{username}:{password}' if template else '%s:%s' % (_encode(user), _encode(password))
+    return '%s://%s@%s/%s%s' % (scheme, credentials, _host_port(host, port), database, ('?' + query) if query else '')
+
+
+def build_transport_url(scheme, user, password, hosts, port, vhost, query='', template=False):
+    """An oslo.messaging transport URL with one user:password@host:port per host.
+
+    ``template`` is False (the credentials themselves), 'numbered' ({username1}:{password1}, right for several
+    hosts) or any other true value ({username}:{password}).
+    """
+    if template == 'numbered':
+        credentials = '{username1}:{password1}'
+    elif template:
+        credentials = '{username}:{password}'
+    else:
+        credentials = '%s:%s' % (_encode(user), _encode(password))
+    hosts = [hosts] if isinstance(hosts, str) else list(hosts)
+    netlocs = ','.join('%s@%s' % (credentials, _host_port(host, port)) for host in hosts)
+    path = '' if vhost in ('/', '') else _encode(vhost)
+    return '%s://%s/%s%s' % (scheme, netlocs, path, ('?' + query) if query else '')

@@ -12,13 +12,18 @@ version_added: 0.1.0
 description:
   - Runs C(nova-manage api_db sync) (O(database=api)) or C(nova-manage db sync) (O(database=cell)) with O(config_files).
   - C(changed) comes from the schema revision (C(alembic_version)) of each affected database, read before and after.
+  - When every affected database is already at the head revision of the Nova installation behind O(nova_manage) (read
+    from its installed migrations, without running it), C(nova-manage) does not run at all and C(commands) is empty.
+    It runs when a database is behind, has never been synced, or the installed head cannot be read (O(nova_manage) is
+    not a local Python script, for example a C(podman exec) command line).
   - C(db sync) migrates the database in C([database]/connection) of O(config_files); without O(local_cell) it first
     migrates cell0 (found through the API database), as nova-manage does. Run it once per cell, each time with config
     files whose C([database]/connection) points at that cell.
   - Map cell0 (M(nova.cells.cell) with O(nova.cells.cell#module:name=cell0)) before the first C(db sync).
-  - In check mode the target revision is read from the Nova installation that runs C(nova-manage) when it is a local
-    file; otherwise any database that has never been synced is reported as changing and a warning says that the
-    others could not be checked.
+  - In check mode C(commands) lists the command a real run would run (none when the databases are current). The
+    target revision is read from the Nova installation that runs C(nova-manage) when it is a local file;
+    otherwise any database that has never been synced is reported as changing and a warning says that the others
+    could not be checked.
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
@@ -67,19 +72,26 @@ versions:
   returned: always
   type: dict
   sample: {nova_cell1: {before: null, after: 1acf2c98e646}}
+head:
+  description: The head revision of the installed Nova's migrations, C(null) when it could not be read.
+  returned: always
+  type: str
+  sample: 1acf2c98e646
 commands:
-  description: The nova-manage command lines that ran, or would run in check mode.
+  description: The nova-manage command lines that ran, or would run in check mode; empty when the databases are current.
   returned: always
   type: list
   elements: str
 '''
 
 import ast
+import functools
 import os
 import shutil
 
 from ansible_collections.nova.cells.plugins.module_utils._databases import CELL0_UUID, CellDatabase
 from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
+from ansible_collections.nova.cells.plugins.module_utils._releases import _shebang
 from ansible_collections.nova.cells.plugins.module_utils._urls import UrlError, validate_db_url
 
 _MIGRATIONS = {'api': ('db', 'api', 'migrations', 'versions'), 'cell': ('db', 'main', 'migrations', 'versions')}
@@ -102,6 +114,44 @@ def head_revision(versions_dir):
                     parents.add(node.value.value)
     heads = revisions - parents
     return heads.pop() if len(heads) == 1 else None
+
+
+# What decide() returns.
+CURRENT = 'current'   # every database is at the installed head: nothing to run
+BEHIND = 'behind'     # some database is not at the installed head: nova-manage runs
+UNKNOWN = 'unknown'   # the installed head is unknown: nova-manage runs (it is the one that knows)
+
+
+def decide(versions, head):
+    """Whether the databases (name: alembic revision or None) need nova-manage, given the installed head."""
+    if head is None:
+        return UNKNOWN
+    return CURRENT if all(version == head for version in versions.values()) else BEHIND
+
+
+# Prints the directory of the installed nova package without importing it (importing nova runs its
+# start-up code).
+_NOVA_DIR = 'import importlib.util as u; s = u.find_spec("nova"); print(list(s.submodule_search_locations)[0] if s else "")'
+
+
+def installed_migrations(run_command, nova_manage, database):
+    """The alembic versions directory of the Nova behind ``nova_manage`` (a path or a command name), or None.
+
+    The interpreter comes from the script's shebang, ``#!/usr/bin/env python3`` included.
+    """
+    script = nova_manage if os.path.sep in nova_manage else shutil.which(nova_manage)
+    argv = _shebang(script) if script else None
+    if not argv:
+        return None
+    try:
+        rc, stdout, _stderr = run_command([*argv, '-c', _NOVA_DIR])
+    except OSError:
+        return None
+    package = (stdout or '').strip().splitlines()[-1:] if rc == 0 else []
+    if not package or not package[0]:
+        return None
+    versions_dir = os.path.join(package[0], *_MIGRATIONS[database])
+    return versions_dir if os.path.isdir(versions_dir) else None
 
 
 class DbSyncModule(NovaCellsModule):
@@ -141,12 +191,16 @@ class DbSyncModule(NovaCellsModule):
         args = ['--local_cell'] if self.params['database'] == 'cell' and self.params['local_cell'] else []
         targets = self.targets()
         before = {db.name: db.schema_version() for db in targets}
-        if self.check_mode:
+        head = self.expected_head()
+        decision = decide(before, head)
+        if decision == CURRENT:
+            # Every database is at the head of the installed Nova: nova-manage would do nothing.
+            after, changed = dict(before), False
+        elif self.check_mode:
             self.nova_manage.run(command, args)
-            head = self.expected_head()
             after = {name: head if head else version for name, version in before.items()}
-            changed = any(version != head for version in before.values()) if head else any(v is None for v in before.values())
-            if head is None and not changed:
+            changed = decision == BEHIND or any(v is None for v in before.values())
+            if decision == UNKNOWN and not changed:
                 self.ansible.warn('could not find the Nova installation behind %s to read its schema head; '
                                   'only never-synced databases are reported as changing' % ' '.join(self.params['nova_manage']))
         else:
@@ -154,33 +208,19 @@ class DbSyncModule(NovaCellsModule):
             after = {db.name: db.schema_version() for db in targets}
             changed = after != before
         versions = {name: dict(before=before[name], after=after[name]) for name in before}
-        result = dict(changed=changed, versions=versions)
+        result = dict(changed=changed, versions=versions, head=head)
         if self.diff_mode:
             result['diff'] = dict(before={n: v['before'] for n, v in versions.items()},
                                   after={n: v['after'] for n, v in versions.items()})
         self.exit(**result)
 
     def expected_head(self):
-        """Read the target revision from the Nova package next to the nova-manage script, if it is local."""
-        script = shutil.which(self.params['nova_manage'][0])
-        if script is None or len(self.params['nova_manage']) != 1:
+        """The head revision of the Nova installation behind nova-manage, when it is a local Python script."""
+        if len(self.params['nova_manage']) != 1:
             return None
-        try:
-            with open(script, encoding='utf-8', errors='replace') as handle:
-                shebang = handle.readline()
-        except OSError:
-            return None
-        if not shebang.startswith('#!'):
-            return None
-        interpreter = shebang[2:].strip().split()[0]
-        rc, stdout, _stderr = self.ansible.run_command(
-            [interpreter, '-c', 'import os, nova; print(os.path.dirname(nova.__file__))'])
-        if rc != 0:
-            return None
-        versions_dir = os.path.join(stdout.strip(), *_MIGRATIONS[self.params['database']])
-        if not os.path.isdir(versions_dir):
-            return None
-        return head_revision(versions_dir)
+        run_command = functools.partial(self.ansible.run_command, handle_exceptions=False)
+        versions_dir = installed_migrations(run_command, self.params['nova_manage'][0], self.params['database'])
+        return head_revision(versions_dir) if versions_dir else None
 
 
 def main():

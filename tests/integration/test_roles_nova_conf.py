@@ -356,7 +356,7 @@ def test_inventory_errors_are_explained(lab: Lab, rendered, run_playbook):
     result = run_playbook(PLAYBOOK, inventory=inventory(root, nova_upgrade_levels_compute="auto", nova_conf_validate=False),
                           extravars={"nova_test_hosts": "s-ctl"}, timeout=600, extra_env=ENV)
     assert result.failed
-    assert "LP#1815697" in task(result, "Refuse an upgrade_levels compute pin of auto", "s-ctl")["msg"]
+    assert "LP#1815697" in task(result, "Refuse an inventory that nova.conf cannot express", "s-ctl")["msg"]
     # A host with API-level services and a compute of an isolated cell cannot have one transport_url.
     bad = inventory(root, nova_conf_validate=False)
     bad["all"]["children"]["nova_api"]["hosts"]["m-c2cmp"] = {}

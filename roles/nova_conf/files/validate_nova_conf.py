@@ -3,6 +3,8 @@
 """Check a nova.conf against the option definitions of the Nova installed with this Python.
 
 Usage: <nova's python> validate_nova_conf.py FILE [--ignore-section=NAME ...]
+FILE ``-`` reads the file from standard input (the role passes it so, and this script as ``-c``): it is
+kept in a private temporary directory only while oslo.config reads it.
 
 Registers the options of every namespace Nova's own sample config is generated from (Nova's
 etc/nova/nova-config-generator.conf), plus the options of the keystoneauth plugin named by
@@ -13,7 +15,10 @@ sets, so both unknown options and values of the wrong type are found. Values are
 """
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 import warnings
 
 NAMESPACES = (
@@ -125,7 +130,20 @@ def main(argv):
          nova_version=nova.version.version_string())
 
 
+def run(argv):
+    if argv[0] != '-':
+        main(argv)
+    directory = tempfile.mkdtemp(prefix='nova-cells-conf.')
+    try:
+        path = os.path.join(directory, 'nova.conf')
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'w', encoding='utf-8') as handle:
+            handle.write(sys.stdin.read())
+        main([path] + argv[1:])
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 if __name__ == '__main__':
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    main(sys.argv[1:])
+    run(sys.argv[1:])

@@ -1,0 +1,188 @@
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+"""The roles' deployment model (module_utils/_deployment.py): URLs, node types, the nova.conf matrix, refusals."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.nova.cells.plugins.module_utils import _deployment as d
+
+GROUPS = {'api': 'nova_api', 'metadata': 'nova_metadata', 'scheduler': 'nova_scheduler', 'super_conductor': 'nova_super_conductor',
+          'cell_conductor': 'nova_cell_conductor', 'compute': 'nova_compute', 'console_proxy': 'nova_console_proxy',
+          'cell_metadata': 'nova_cell_metadata'}
+UNITS = {'api': ['nova-api'], 'metadata': ['nova-metadata'], 'scheduler': ['nova-scheduler'], 'super_conductor': ['nova-conductor'],
+         'cell_conductor': ['nova-conductor'], 'compute': ['nova-compute'], 'console_proxy': ['nova-novncproxy'],
+         'cell_metadata': ['nova-metadata']}
+# The role defaults (roles/nova_conf/defaults/main.yml), as the role hands them to the filter.
+DEFAULTS = {
+    'inventory_hostname': 'h1', 'group_names': [], 'nova_node_types': None, 'nova_node_type_groups': GROUPS, 'nova_cell_name': 'cell1',
+    'nova_cells': {'cell1': {}}, 'nova_api_mq_shared_cell': 'cell1', 'nova_cell_url_templates': False, 'nova_release': 'hibiscus',
+    'nova_database_scheme': 'mysql+pymysql', 'nova_database_host': 'db', 'nova_database_port': 3306, 'nova_database_user': 'nova',
+    'nova_database_password': 'Db+pw/1', 'nova_database_query': '', 'nova_api_database_name': 'nova_api',
+    'nova_cell0_database_name': 'nova_cell0', 'nova_api_database_connection': '', 'nova_cell0_database_connection': '',
+    'nova_rabbit_scheme': 'rabbit', 'nova_rabbit_hosts': ['mq'], 'nova_rabbit_port': 5672, 'nova_rabbit_user': 'nova',
+    'nova_rabbit_password': 'Mq+pw:1', 'nova_rabbit_vhost': '/', 'nova_rabbit_query': '', 'nova_transport_url': '',
+    'nova_notifications_transport_url': '', 'nova_notifications_driver': 'messagingv2', 'nova_servicegroup_driver': 'db',
+    'nova_servicegroup_report_interval': 10, 'nova_servicegroup_service_down_time': 60, 'nova_memcache_servers': [],
+    'nova_cache_backend': None, 'nova_cache_backend_expiration_time': None, 'nova_upcall_workarounds': None,
+    'nova_scheduler_max_attempts': None, 'nova_scheduler_discover_hosts_in_cells_interval': -1, 'nova_database_max_retries': 3,
+    'nova_database_retry_interval': 5, 'nova_api_list_records_by_skipping_down_cells': True, 'nova_upgrade_levels_compute': None,
+    'nova_cell_metadata_api_database': False, 'nova_host': 'h1', 'nova_my_ip': None, 'nova_state_path': '/var/lib/nova',
+    'nova_lock_path': '/var/lib/nova/tmp', 'nova_compute_driver': 'libvirt.LibvirtDriver', 'nova_conductor_workers': None,
+    'nova_scheduler_workers': None, 'nova_placement_options': {}, 'nova_conf_file': '/etc/nova/nova.conf', 'nova_conf_group': 'nova',
+    'nova_conf_mode': '0640', 'nova_conf_db_env_file': '/etc/nova/nova-db.env', 'nova_systemd_dir': '/etc/systemd/system',
+    'nova_conf_node_type_overrides': {}, 'nova_conf_overrides': {}, 'nova_service_units': UNITS, 'nova_conf_start_types': None,
+}
+ISOLATED = {'cell1': {'rabbit_vhost': 'cell1'}, 'cell2': {'database_host': 'db2', 'rabbit_hosts': ['mq2a', 'mq2b']}}
+
+
+def settings(*groups, **changes):
+    result = copy.deepcopy(DEFAULTS)
+    result['group_names'] = list(groups)
+    result.update(changes)
+    return result
+
+
+def test_single_cell_shares_the_api_queue_and_encodes_passwords():
+    model = d.urls(settings('nova_api', 'nova_scheduler', 'nova_super_conductor'))
+    assert model['api_transport'] == 'rabbit://nova:Mq%2Bpw%3A1@mq:5672/'
+    assert model['api_database'] == 'mysql+pymysql://nova:Db%2Bpw%2F1@db:3306/nova_api'
+    assert model['cells']['cell1']['shares_api_mq'] and not model['isolated'] and model['shared_cell'] == 'cell1'
+    host = model['host']
+    assert host['types'] == ['api', 'scheduler', 'super_conductor'] and host['database'].endswith('/nova_cell1')
+    assert model['problems'] == []
+
+
+def test_isolated_cells_and_a_compute_of_cell2():
+    model = d.urls(settings('nova_compute', nova_cells=ISOLATED, nova_api_mq_shared_cell='', nova_cell_name='cell2'))
+    assert model['cells']['cell2']['transport'] == 'rabbit://nova:Mq%2Bpw%3A1@mq2a:5672,nova:Mq%2Bpw%3A1@mq2b:5672/cell2'
+    assert model['isolated'] and model['host']['api_database'] is None and model['host']['database'] is None
+    assert model['host']['transport_url'] == model['cells']['cell2']['transport']
+    assert model['infrastructure']['vhosts'] == ['/', 'cell1', 'cell2']
+
+
+def test_template_mode_uses_numbered_placeholders_for_several_queue_hosts():
+    model = d.urls(settings('nova_api', nova_cell_url_templates=True, nova_rabbit_hosts=['mq1', 'mq2'],
+                            nova_cells={'cell1': {}, 'cell2': {}}, nova_api_mq_shared_cell=''))
+    assert model['cells']['cell2']['mapping_transport'] == 'rabbit://{username1}:{password1}@mq1:5672,{username1}:{password1}@mq2:5672/cell2'
+    assert model['cells']['cell2']['mapping_database'] == 'mysql+pymysql://{username}:{password}@db:3306/nova_cell2'
+    assert model['cell0_mapping'] == 'mysql+pymysql://{username}:{password}@db:3306/nova_cell0'
+
+
+def test_ipv6_hosts_are_bracketed():
+    model = d.urls(settings('nova_api', nova_database_host='fd00::1', nova_rabbit_hosts='fd00::2'))
+    assert '@[fd00::1]:3306/' in model['api_database'] and '@[fd00::2]:5672/' in model['api_transport']
+
+
+@pytest.mark.parametrize(('changes', 'groups', 'message'), [
+    ({'nova_rabbit_password': 'a/b'}, ('nova_api',), 'contains "/", which oslo.messaging cannot pass'),
+    ({'nova_cells': {'cell0': {}}}, ('nova_api',), 'cell0 is not a regular cell'),
+    ({'nova_cells': {'cell1': {}, 'cell2': {'rabbit_vhost': '/'}}, 'nova_api_mq_shared_cell': 'cell1'}, ('nova_api',),
+     'two cells cannot share a transport URL'),
+    ({'nova_cell_name': 'nope'}, ('nova_compute',), 'which nova_cells does not define'),
+    ({'nova_node_types': ['api', 'banana']}, (), 'unknown node type(s) banana'),
+    ({'nova_database_password': ''}, ('nova_api',), 'has an empty password: set nova_database_password'),
+    ({'nova_cells': ISOLATED, 'nova_api_mq_shared_cell': '', 'nova_cell_name': 'cell2'}, ('nova_api', 'nova_compute'),
+     'one nova.conf has one transport_url'),
+    ({}, ('nova_metadata', 'nova_cell_metadata'), 'choose one'),
+    ({'nova_cell_url_templates': True, 'nova_cells': {'cell1': {'database_password': 'x'}}}, ('nova_api',),
+     'cannot be used with nova_cell_url_templates'),
+])
+def test_url_problems(changes, groups, message):
+    problems = d.urls(settings(*groups, **changes))['problems']
+    assert any(message in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(('changes', 'groups', 'message'), [
+    ({'nova_upgrade_levels_compute': 'auto'}, ('nova_api',), 'LP#1815697'),
+    ({'nova_conf_mode': '0644'}, ('nova_api',), 'lets other users read'),
+    ({'nova_conf_mode': 0o644}, ('nova_api',), 'lets other users read'),
+    ({}, (), 'is in none of the groups'),
+    ({'nova_conf_overrides': {'DEFAULT': {'debug': 'a\nb'}}}, ('nova_api',), 'line break'),
+    ({'nova_servicegroup_driver': 'zk'}, ('nova_api',), 'zk'),
+    ({'nova_release': 'banana'}, ('nova_api',), "cannot parse nova_release 'banana'"),
+])
+def test_nova_conf_refusals(changes, groups, message):
+    problems = d.nova_conf(settings(*groups, **changes))['problems']
+    assert any(message in problem for problem in problems), problems
+
+
+def test_mode_0640_as_a_yaml_integer_is_accepted():
+    assert d.nova_conf(settings('nova_api', nova_conf_mode=0o640))['problems'] == []
+
+
+def test_compute_gets_no_database_and_upcall_workarounds_in_isolated_cells():
+    conf = d.nova_conf(settings('nova_compute', nova_cells=ISOLATED, nova_api_mq_shared_cell='', nova_placement_options={'auth_type': 'x'}))
+    sections = conf['file_sections']
+    assert 'database' not in sections and 'api_database' not in sections
+    assert sections['workarounds'] == {'disable_group_policy_check_upcall': True}
+    assert sections['filter_scheduler'] == {'track_instance_changes': False}
+    assert sections['placement'] == {'auth_type': 'x'}
+    assert conf['units'] == ['nova-compute'] and conf['db_files'] == [] and not conf['db_in_environment']
+
+
+def test_all_in_one_moves_the_database_to_the_environment():
+    conf = d.nova_conf(settings('nova_api', 'nova_scheduler', 'nova_compute', 'nova_cell_conductor'))
+    assert conf['db_in_environment'] and set(conf['db_env_sections']) == {'api_database', 'database'}
+    assert 'database' not in conf['file_sections']
+    assert conf['db_units'] == ['nova-api', 'nova-scheduler', 'nova-conductor']
+    assert conf['db_files'][0] == '/etc/nova/nova-db.env'
+    assert conf['db_env_lines'][0] == 'OS_API_DATABASE__CONNECTION="mysql+pymysql://nova:Db%2Bpw%2F1@db:3306/nova_api"'
+
+
+def test_overrides_merge_and_the_servicegroup_removals_win():
+    conf = d.nova_conf(settings('nova_compute', nova_conf_node_type_overrides={'compute': {'libvirt': {'virt_type': 'qemu'}}},
+                                nova_conf_overrides={'Default': {'debug': True}, 'zookeeper': {'address': 'zk:2181'},
+                                                     'placement': {'token': None}}))
+    sections = conf['file_sections']
+    assert sections['libvirt'] == {'virt_type': 'qemu'} and sections['DEFAULT']['debug'] is True
+    assert sections['zookeeper']['address'] is None
+    ini = dict(conf['file_ini'])
+    assert ini['DEFAULT'][0] == ['compute_driver', 'libvirt.LibvirtDriver'] and 'zookeeper' not in ini
+    assert ['debug', 'true'] in ini['DEFAULT']
+
+
+def test_extra_sections_are_merged_in_one_place():
+    conf = d.nova_conf(settings('nova_api'), extra_sections={'service_user': {'send_service_user_token': True}})
+    assert conf['file_sections']['service_user'] == {'send_service_user_token': True}
+
+
+def test_overrides_win_over_extra_sections():
+    conf = d.nova_conf(settings('nova_api', nova_conf_overrides={'service_user': {'send_service_user_token': False}}),
+                       extra_sections={'service_user': {'send_service_user_token': True, 'username': 'nova'}})
+    assert conf['file_sections']['service_user'] == {'send_service_user_token': False, 'username': 'nova'}
+
+
+def test_scheduler_max_attempts_on_pike_with_isolated_cells():
+    sections = d.nova_conf(settings('nova_scheduler', nova_release='pike', nova_upgrade_levels_compute='pike', nova_cells=ISOLATED,
+                                    nova_api_mq_shared_cell=''))['file_sections']
+    assert sections['scheduler']['max_attempts'] == 1
+
+
+def test_start_units_follow_the_start_types_order():
+    assert d.start_units(UNITS, ['api', 'scheduler', 'super_conductor'], ['super_conductor', 'api']) == ['nova-conductor', 'nova-api']
+    assert d.start_units(UNITS, ['compute'], None) == ['nova-compute']
+    assert d.start_units(UNITS, ['compute'], ['scheduler']) == []
+
+
+def test_cells_plan_files_expected_computes_and_refusals():
+    model = d.urls(settings('nova_api', nova_cells=ISOLATED, nova_api_mq_shared_cell=''))
+    plan = d.cells_plan(model, [], '/etc/nova/manage', 'ctl')
+    paths = [f['path'] for f in plan['files']]
+    assert paths == ['/etc/nova/manage/api.conf', '/etc/nova/manage/cell-cell1.conf', '/etc/nova/manage/cell-cell2.conf']
+    assert plan['problems'] == []
+    assert 'Unknown cell(s) nosuch' in d.cells_plan(model, ['nosuch'], '/m', 'ctl')['problems'][0]
+    hostvars = {'c1': {'nova_cell_name': 'cell2', 'nova_host': 'c1.example'}, 'c2': {}}
+    assert d.expected_computes(['c1', 'c2', 'c3'], hostvars, ['cell1', 'cell2']) == {'cell1': ['c2', 'c3'], 'cell2': ['c1.example']}
+
+
+def test_refresh_jobs():
+    groups = {'nova_scheduler': ['s1'], 'nova_api': ['a1'], 'nova_metadata': ['m1'], 'nova_super_conductor': ['sc1']}
+    # A SIGHUP does not refresh Nova 34's scheduler cell cache: scheduler_sighup restarts the scheduler and the API.
+    assert d.refresh_jobs(['scheduler_sighup'], groups, GROUPS, UNITS) == [
+        {'host': 's1', 'unit': 'nova-scheduler', 'action': 'restart'}, {'host': 'a1', 'unit': 'nova-api', 'action': 'restart'}]
+    jobs = d.refresh_jobs(['scheduler', 'scheduler_sighup', 'conductor', 'api'], groups, GROUPS, UNITS)
+    assert [(j['host'], j['action']) for j in jobs] == [('s1', 'restart'), ('a1', 'restart'), ('m1', 'restart'), ('sc1', 'restart')]
