@@ -157,6 +157,9 @@ class FakeNova:
             return [{'n': sum(1 for row in tables['instances'] if not row['deleted'])}]
         if sql == 'SELECT COUNT(*) AS n FROM instances WHERE deleted = 0 AND host = %s':
             return [{'n': sum(1 for row in tables['instances'] if not row['deleted'] and row['host'] == args[0])}]
+        if sql.startswith('SELECT uuid, display_name FROM instances WHERE deleted = 0 ORDER BY id LIMIT'):
+            live = [row for row in tables['instances'] if not row['deleted']][:args[0]]
+            return [{'uuid': row['uuid'], 'display_name': row.get('display_name')} for row in live]
         if sql.startswith('SHOW COLUMNS FROM instances'):
             return [{'Field': 'hidden'}]
         if sql.startswith('SET SESSION'):

@@ -253,7 +253,10 @@ def test_cell_delete_refuses_mapped_hosts_and_instances_unless_forced(nova, run_
     nova.map_host('cmp1')
     assert 'still has 1 mapped host(s): cmp1' in run_module(cell, name='cell1', state='absent')['msg']
     nova.add_instance(host='cmp1', mapped_to=2)
-    assert 'still has 1 live instance(s)' in run_module(cell, name='cell1', state='absent', force=True)['msg']
+    refused = run_module(cell, name='cell1', state='absent', force=True)
+    live_uuid = nova.tables()['instances'][0]['uuid']
+    # The refusal names the live instances that are in the way.
+    assert 'still has 1 live instance(s): ' + live_uuid in refused['msg'] and refused['instances'] == [live_uuid]
     nova.tables()['instances'][0]['deleted'] = 1
     nova.host_mappings = []
     assert 'has 1 mapping(s) of deleted instances' in run_module(cell, name='cell1', state='absent')['msg']
