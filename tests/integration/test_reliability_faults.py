@@ -410,7 +410,9 @@ class ZkMembers:
     child), flt-zk2 in the Juno layout (ephemeral host node). ``register()`` re-creates what is missing."""
 
     def __init__(self, hosts: str) -> None:
-        self.client = KazooClient(hosts=hosts, timeout=10.0)
+        # The session timeout is the server's maximum (20 ticks): a JVM restart on two busy cores plus kazoo's
+        # reconnect backoff took more than 10 s in CI, and the test is about a restart the session outlives.
+        self.client = KazooClient(hosts=hosts, timeout=40.0)
         self.client.start(timeout=15)
 
     def register(self) -> None:
