@@ -39,8 +39,10 @@ Options:
 Environment:
   NOVA_CELLS_HOME            state directory (default ~/.cache/nova-cells): logs/images/,
                              cache/image-build/ (pip cache, CA bundle), build-images.lock
-  NOVA_CELLS_DEBIAN_SOURCES  apt sources for the base (default /etc/apt/sources.list.d/debian.sources;
-                             with --suite trixie, its bookworm suite names read as trixie)
+  NOVA_CELLS_DEBIAN_SOURCES  apt sources for the base (default: /etc/apt/sources.list.d/debian.sources,
+                             else the first *.sources there, else /etc/apt/sources.list); its suite
+                             names are rewritten to the suite built (trixie-updates -> bookworm-updates
+                             for the bookworm images on a Debian 13 host, and the other way round)
   NOVA_CELLS_CA_BUNDLE       CA bundle mounted into builds for pip (default: the machine's bundle
                              plus /usr/local/share/ca-certificates/*.crt)
   NOVA_CELLS_BUILD_NETWORK   network mode of podman build (default: host)
@@ -57,7 +59,24 @@ LOG_DIR=$NOVA_CELLS_HOME/logs/images
 BUILD_SHARE=$NOVA_CELLS_HOME/cache/image-build
 # Ids of the images this script has built (and not yet removed) on this machine.
 BUILT_IDS=$NOVA_CELLS_HOME/images-built.ids
-DEBIAN_SOURCES=${NOVA_CELLS_DEBIAN_SOURCES:-/etc/apt/sources.list.d/debian.sources}
+# default_debian_sources: the machine's apt sources, deb822 (Debian 12 and 13 installs) or one-line.
+default_debian_sources() {
+    local candidate
+    for candidate in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
+        if [[ -r $candidate ]]; then
+            printf '%s\n' "$candidate"
+            return 0
+        fi
+    done
+    printf '%s\n' /etc/apt/sources.list.d/debian.sources
+}
+# sources_suite FILE: the first suite a sources file names (deb822 "Suites:" or a one-line "deb"),
+# without its -updates/-security/-backports suffix.
+sources_suite() {
+    awk '$1 == "Suites:" { print $2; exit } $1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } print $(i + 1); exit }' "$1" |
+        sed 's/-\(updates\|security\|backports\)$//'
+}
+DEBIAN_SOURCES=${NOVA_CELLS_DEBIAN_SOURCES:-$(default_debian_sources)}
 BUILD_NETWORK=${NOVA_CELLS_BUILD_NETWORK:-host}
 
 BASE_IMAGE=localhost/nova-cells/base:bookworm
@@ -113,6 +132,8 @@ use_suite() {
             BASE_IMAGE=localhost/nova-cells/base:trixie
             NOVA_IMAGE=localhost/nova-cells/nova:34.0.0-trixie
             INFRA_IMAGE=localhost/nova-cells/infra:trixie
+            # The cloud venvs pin only their top-level packages: pip resolves the rest for Python 3.13.
+            CLOUD_IMAGE=localhost/nova-cells/cloud:trixie
             NOVA_PINS=nova-requirements-trixie.txt
             # trixie's minimal set lacks passwd (useradd, groupadd), which the nova image needs.
             EXTRA_BASE_PACKAGES=passwd
@@ -120,7 +141,7 @@ use_suite() {
         *) die "unknown suite '$1' (bookworm, trixie)" ;;
     esac
     BASE_RECIPE="v1 mmdebstrap --variant=apt --skip=cleanup/apt/lists $SUITE +$EXTRA_BASE_PACKAGES; import CMD /sbin/init, STOPSIGNAL SIGRTMIN+3"
-    TAG=([base]=$BASE_IMAGE [nova]=$NOVA_IMAGE [infra]=$INFRA_IMAGE)
+    TAG=([base]=$BASE_IMAGE [nova]=$NOVA_IMAGE [infra]=$INFRA_IMAGE [cloud]=$CLOUD_IMAGE)
 }
 
 FORCE=0
@@ -262,9 +283,13 @@ preflight() {
     mkdir -p "$LOG_DIR" "$BUILD_SHARE/pip"
     lock
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/nc-build-images.XXXXXX")
-    if [[ $SUITE != bookworm ]]; then
-        # The same mirror, the suite's names (bookworm-updates -> trixie-updates, ...).
-        sed "s/bookworm/$SUITE/g" "$DEBIAN_SOURCES" >"$WORK/debian.sources"
+    local machine_suite
+    machine_suite=$(sources_suite "$DEBIAN_SOURCES")
+    [[ -n $machine_suite ]] || die "no suite found in apt sources '$DEBIAN_SOURCES'"
+    if [[ $machine_suite != "$SUITE" ]]; then
+        # The same mirror, the suite's names (bookworm-updates -> trixie-updates, ...). Sources that
+        # name the suite already are used as they are, so the input hash stays that of the file.
+        sed "s/\b$machine_suite\b/$SUITE/g" "$DEBIAN_SOURCES" >"$WORK/debian.sources"
         DEBIAN_SOURCES=$WORK/debian.sources
     fi
 

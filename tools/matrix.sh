@@ -5,7 +5,7 @@
 #
 # Usage: tools/matrix.sh [STEP...]
 #
-# Steps (default: tests molecule), in this order (core-2.20 last):
+# Steps (default: tests molecule), in this order:
 #   tests      tools/bootstrap.sh as on a Debian 13 host (Python 3.13, ansible-core 2.21 controller,
 #              the Debian packages of bindep.txt from trixie), then
 #              tools/test.sh --no-bootstrap $NOVA_CELLS_MATRIX_PHASES (default: sanity units build
@@ -14,6 +14,9 @@
 #              (tools/molecule.sh --nodes trixie): Molecule in the container drives the host's
 #              podman through a `podman` wrapper that enters the host's namespaces
 #   core-2.20  ansible-core 2.20: sanity and units with a venv of tools/requirements-core-2.20.txt
+#   demo       the README's main command on a Debian 13 host: tools/demo.sh (bootstrap, images, the
+#              multi-cell lab with Debian 13 nodes, a server booted into each cell, the status table),
+#              then tools/demo.sh down
 #
 # How: tools/build-images.sh --suite trixie builds localhost/nova-cells/base:trixie (and the nova and
 # infra images of the Debian 13 nodes); tools/bootstrap.sh in a container of it, committed as
@@ -33,7 +36,7 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-readonly ALL_STEPS=(tests molecule core-2.20)
+readonly ALL_STEPS=(tests molecule core-2.20 demo)
 readonly DEFAULT_STEPS=(tests molecule)
 readonly BASE_IMAGE=localhost/nova-cells/base:trixie
 # BASE_IMAGE after a full tools/bootstrap.sh (its Debian packages installed), labelled with the hash
@@ -90,6 +93,16 @@ step_core_2_20() {
 step_molecule() {
     install_podman_wrapper
     "${NOVA_CELLS_REPO_ROOT}/tools/molecule.sh" --nodes trixie --no-images single_cell
+}
+
+step_demo() {
+    local rc=0
+    install_podman_wrapper
+    export NOVA_CELLS_NOVA_IMAGE=localhost/nova-cells/nova:34.0.0-trixie
+    export NOVA_CELLS_CLOUD_IMAGE=localhost/nova-cells/cloud:trixie
+    "${NOVA_CELLS_REPO_ROOT}/tools/demo.sh" || rc=$?
+    "${NOVA_CELLS_REPO_ROOT}/tools/demo.sh" down || true
+    return "${rc}"
 }
 
 inside() {
@@ -177,7 +190,7 @@ main() {
 
     local started mounts=() git_dir
     started="$(now)"
-    if [[ " ${ordered[*]} " == *" molecule "* ]]; then
+    if [[ " ${ordered[*]} " == *" molecule "* || " ${ordered[*]} " == *" demo "* ]]; then
         "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" --suite trixie || die "tools/build-images.sh --suite trixie failed"
     else
         "${NOVA_CELLS_REPO_ROOT}/tools/build-images.sh" --suite trixie base || die "tools/build-images.sh --suite trixie base failed"

@@ -10,10 +10,9 @@
 #   --jobs N          scenarios at a time (default: $NOVA_CELLS_MOLECULE_JOBS, else 2)
 #   --action ACTION   the molecule action (default: test); e.g. converge, verify, destroy
 #   --no-images       do not run tools/build-images.sh first (the caller did)
-#   --nodes SUITE     Debian of the Nova cell nodes: bookworm (default) or trixie (Debian 13: the nova
-#                     image of tools/build-images.sh --suite trixie, through NOVA_CELLS_NOVA_IMAGE, which
-#                     molecule.yml reads; the infrastructure and API-level hosts keep the Debian 12 cloud
-#                     image, NOVA_CELLS_CLOUD_IMAGE)
+#   --nodes SUITE     Debian of every node: bookworm (default) or trixie (Debian 13: the nova and
+#                     cloud images of tools/build-images.sh --suite trixie, through NOVA_CELLS_NOVA_IMAGE
+#                     and NOVA_CELLS_CLOUD_IMAGE, which molecule.yml reads)
 #   --print-logs      print every scenario's log, not only those of failed scenarios
 #
 # Each scenario runs `molecule ACTION -s SCENARIO` in its own process (not --workers, which
@@ -115,9 +114,10 @@ parse_args() {
     case "${nodes}" in
         bookworm) ;;
         trixie)
-            # The cell nodes on Debian 13; the infrastructure and API-level hosts keep the cloud image
-            # (Keystone, Glance, Neutron), which is built for Debian 12 only.
+            # Every node on Debian 13: the cell nodes, and the infrastructure and API-level hosts
+            # (the cloud image: Keystone, Glance, Neutron, nova-api).
             export NOVA_CELLS_NOVA_IMAGE=localhost/nova-cells/nova:34.0.0-trixie
+            export NOVA_CELLS_CLOUD_IMAGE=localhost/nova-cells/cloud:trixie
             ;;
         *) die "--nodes wants bookworm or trixie, not '${nodes}'" ;;
     esac
