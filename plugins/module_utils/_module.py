@@ -23,6 +23,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nova.cells.plugins.module_utils._databases import ApiDatabase, CellDatabase, DatabaseError
 from ansible_collections.nova.cells.plugins.module_utils._nova_conf import ConfigError, NovaConfig
 from ansible_collections.nova.cells.plugins.module_utils._nova_manage import NovaManage, NovaManageError
+from ansible_collections.nova.cells.plugins.module_utils._releases import nova_python
 from ansible_collections.nova.cells.plugins.module_utils._urls import (
     UrlError,
     expand_template,
@@ -269,6 +270,11 @@ class NovaCellsModule:
                 fail_fast=self.params.get('fail_fast', True), secrets=_Union(self.secrets, self.ansible.no_log_values),
                 check_mode=self.check_mode)
         return self._nova_manage
+
+    def nova_python(self):
+        """The argv of the Python Nova is installed in (the module's ``nova_python`` option when it has one, else the
+        shebang of ``nova_manage``), or None: _releases.nova_python, the one finder."""
+        return nova_python(self.params.get('nova_manage'), self.params.get('nova_python'))
 
     # -- running -------------------------------------------------------------------------
     def run(self):

@@ -133,8 +133,7 @@ class ArchiveDeletedRowsModule(NovaCellsModule):
             return [(cell['name'] or cell['uuid'], self.cell_db(cell)) for cell in self.api_db().cells()]
         url = self.config.database_connection
         if not url:
-            raise NovaCellsError('all_cells=false archives [database]/connection of %s, which is not set'
-                                 % ', '.join(self.params['config_files']))
+            raise NovaCellsError('all_cells=false archives [database]/connection of {}, which is not set'.format(', '.join(self.params['config_files'])))
         return [('DB', CellDatabase(url, self.params['database_connect_timeout']))]
 
     def run(self):
@@ -145,7 +144,7 @@ class ArchiveDeletedRowsModule(NovaCellsModule):
             except ValueError as exc:
                 raise NovaCellsError(str(exc)) from None
         if self.params['max_rows'] < 1:
-            raise NovaCellsError('max_rows must be a positive number of rows per table and batch, not %d' % self.params['max_rows'])
+            raise NovaCellsError(f"max_rows must be a positive number of rows per table and batch, not {self.params['max_rows']}")
         args = archive_args(all_cells=self.params['all_cells'], until_complete=self.params['until_complete'],
                             before=self.params['before'], max_rows=self.params['max_rows'], purge=self.params['purge'],
                             task_log=self.params['task_log'])
@@ -153,7 +152,7 @@ class ArchiveDeletedRowsModule(NovaCellsModule):
             pending = {}
             for label, database in self.databases():
                 for table, rows in archivable_rows(database, before=before, task_log=self.params['task_log']).items():
-                    pending['%s.%s' % (label, table)] = rows
+                    pending[f'{label}.{table}'] = rows
             self.nova_manage.run(COMMAND, args)
             total = sum(pending.values())
             self.exit(changed=total > 0, archived={}, total=total, pending=pending)

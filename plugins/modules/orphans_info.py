@@ -121,7 +121,7 @@ class OrphansInfoModule(NovaCellsModule):
 
     def run(self):
         if self.params['max_uuids'] < 0:
-            raise NovaCellsError('max_uuids must be 0 or more, not %d' % self.params['max_uuids'])
+            raise NovaCellsError(f"max_uuids must be 0 or more, not {self.params['max_uuids']}")
         api_db = self.api_db()
         try:
             cells = select_cells(regular_cells(api_db.cells()), self.params['cells'])

@@ -96,8 +96,7 @@ class PurgeModule(NovaCellsModule):
             return [(cell['name'] or cell['uuid'], self.cell_db(cell)) for cell in self.api_db().cells()]
         url = self.config.database_connection
         if not url:
-            raise NovaCellsError('all_cells=false purges [database]/connection of %s, which is not set'
-                                 % ', '.join(self.params['config_files']))
+            raise NovaCellsError('all_cells=false purges [database]/connection of {}, which is not set'.format(', '.join(self.params['config_files'])))
         return [('DB', CellDatabase(url, self.params['database_connect_timeout']))]
 
     def run(self):
@@ -115,7 +114,7 @@ class PurgeModule(NovaCellsModule):
             pending = {}
             for label, database in self.databases():
                 for table, rows in purgeable_rows(database, before=before).items():
-                    pending['%s.%s' % (label, table)] = rows
+                    pending[f'{label}.{table}'] = rows
             self.nova_manage.run(COMMAND, args)
             total = sum(pending.values())
             self.exit(changed=total > 0, purged={}, total=total, pending=pending)

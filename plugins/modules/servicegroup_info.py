@@ -63,8 +63,7 @@ def main():
     except ConfigError as exc:
         module.fail_json(msg=str(exc))
     if not config.files:
-        module.fail_json(msg='none of %s exists; set config_files to the nova.conf of this node'
-                         % ', '.join(module.params['config_files']))
+        module.fail_json(msg='none of {} exists; set config_files to the nova.conf of this node'.format(', '.join(module.params['config_files'])))
     module.exit_json(changed=False, settings=servicegroup_settings(config), files=config.files)
 
 
