@@ -223,8 +223,8 @@ def health_report(status=None, reachability=None, orphans=None, services=None, s
     for check in checks:
         lines.append(f"  {check['check']:<40} {check['result']:<8} {check.get('details') or ''}")
         if check['result'] != 'success' and check['check'] not in (status.get('ignored') or []):
-            problems.append('nova-status: {} is {}{}'.format(check['check'], check['result'],
-                                                         ' ({})'.format(check['details']) if check.get('details') else ''))
+            details = f" ({check['details']})" if check.get('details') else ''
+            problems.append(f"nova-status: {check['check']} is {check['result']}{details}")
     if status.get('failed'):
         lines.append('  nova-status could not run: {}'.format(status.get('msg')))
         problems.append('nova-status upgrade check could not run: {}'.format(status.get('msg')))
@@ -245,9 +245,8 @@ def health_report(status=None, reachability=None, orphans=None, services=None, s
         reason = f" ({service['reason']})" if service.get('reason') else ''
         lines.append(f"  {service['cell']:<16} {service['host']:<24} {service['binary']:<16} {service['state']:<7}{reason}")
         if service['state'] != 'up' and not service.get('disabled'):
-            problems.append('service {} on {} (cell {}) is {}{}'.format(service['binary'], service['host'], service['cell'],
-                                                                    service['state'],
-                                                                    ': {}'.format(service['reason']) if service.get('reason') else ''))
+            why = f": {service['reason']}" if service.get('reason') else ''
+            problems.append(f"service {service['binary']} on {service['host']} (cell {service['cell']}) is {service['state']}{why}")
     lines.append('ORPHANS')
     for cell in (orphans or {}).get('cells', []):
         lines.append(f"  {cell['name']:<16} unmapped instances {cell['unmapped_instances']}, unmapped computes {len(cell['unmapped_computes'])}, "

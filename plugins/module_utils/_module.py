@@ -260,6 +260,16 @@ class NovaCellsModule:
             self._cell_dbs[cell['uuid']] = CellDatabase(url, self.params['database_connect_timeout'], label=label)
         return self._cell_dbs[cell['uuid']]
 
+    def cell_databases(self, all_cells, verb):
+        """[(label, CellDatabase)]: every mapped cell's database (labelled by cell name), or with ``all_cells`` false the
+        one of [database]/connection (labelled DB); ``verb`` says what the module does to it, for the refusal."""
+        if all_cells:
+            return [(cell['name'] or cell['uuid'], self.cell_db(cell)) for cell in self.api_db().cells()]
+        url = self.config.database_connection
+        if not url:
+            raise NovaCellsError(f"all_cells=false {verb} [database]/connection of {', '.join(self.params['config_files'])}, which is not set")
+        return [('DB', CellDatabase(url, self.params['database_connect_timeout']))]
+
     @property
     def nova_manage(self):
         if self._nova_manage is None:

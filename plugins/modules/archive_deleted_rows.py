@@ -23,14 +23,7 @@ author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
   - nova.cells._attributes
-  - nova.cells._attributes.actiongroup_cells
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - nova.cells._attributes.action
 options:
   all_cells:
     description:
@@ -102,7 +95,6 @@ commands:
   elements: str
 '''
 
-from ansible_collections.nova.cells.plugins.module_utils._databases import CellDatabase
 from ansible_collections.nova.cells.plugins.module_utils._housekeeping import (
     archivable_rows,
     archive_args,
@@ -127,15 +119,6 @@ class ArchiveDeletedRowsModule(NovaCellsModule):
     )
     module_kwargs = dict(supports_check_mode=True)
 
-    def databases(self):
-        """[(label, CellDatabase)] that the archive works on."""
-        if self.params['all_cells']:
-            return [(cell['name'] or cell['uuid'], self.cell_db(cell)) for cell in self.api_db().cells()]
-        url = self.config.database_connection
-        if not url:
-            raise NovaCellsError('all_cells=false archives [database]/connection of {}, which is not set'.format(', '.join(self.params['config_files'])))
-        return [('DB', CellDatabase(url, self.params['database_connect_timeout']))]
-
     def run(self):
         before = None
         if self.params['before'] is not None:
@@ -150,7 +133,7 @@ class ArchiveDeletedRowsModule(NovaCellsModule):
                             task_log=self.params['task_log'])
         if self.check_mode:
             pending = {}
-            for label, database in self.databases():
+            for label, database in self.cell_databases(self.params['all_cells'], 'archives'):
                 for table, rows in archivable_rows(database, before=before, task_log=self.params['task_log']).items():
                     pending[f'{label}.{table}'] = rows
             self.nova_manage.run(COMMAND, args)

@@ -25,16 +25,12 @@ author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
   - nova.cells._attributes
-  - nova.cells._attributes.actiongroup_cells
+  - nova.cells._attributes.action
 attributes:
   check_mode:
     support: partial
     details: Nova cannot count pending online migrations without running them; check mode runs nothing, reports the
       commands that would run and C(changed=false).
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 options:
   cells:
     description:
