@@ -5,11 +5,11 @@
 
 """Attribute documentation shared by the nova.cells modules.
 
-Every module uses ``nova.cells._attributes`` (the attribute descriptions) and one fragment with its support
-levels and the action group: ``nova.cells._attributes.state`` (check mode, diff and idempotence, full),
-``nova.cells._attributes.action`` (no diff) or ``nova.cells._attributes.info`` (read-only). A module with
-other levels or details overrides them in its own ``attributes:``. ``.info_module`` and ``.actiongroup_cells``
-are the older pieces of ``.info``, for modules that still combine them.
+Every module uses one fragment with the attribute descriptions, its support levels and the action group:
+``nova.cells._attributes.state`` (check mode, diff and idempotence, full), ``nova.cells._attributes.action``
+(no diff) or ``nova.cells._attributes.info`` (read-only). A module with other levels or details overrides
+them in its own ``attributes:``. ``nova.cells._attributes`` (the descriptions), ``.info_module`` and
+``.actiongroup_cells`` are the older pieces, for modules that still combine them.
 (The fragments are plain strings: ansible-test's yamllint reads them without running this file.)
 """
 
@@ -36,9 +36,17 @@ attributes:
     STATE = r"""
 options: {}
 attributes:
-  check_mode: {support: full}
-  diff_mode: {support: full}
-  idempotent: {support: full}
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: full
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
+    support: full
   action_group:
     description: Use C(group/nova.cells.cells) in C(module_defaults) to set defaults for this module.
     support: full
@@ -49,9 +57,17 @@ attributes:
     ACTION = r"""
 options: {}
 attributes:
-  check_mode: {support: full}
-  diff_mode: {support: none}
-  idempotent: {support: full}
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: none
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
+    support: full
   action_group:
     description: Use C(group/nova.cells.cells) in C(module_defaults) to set defaults for this module.
     support: full
@@ -62,9 +78,20 @@ attributes:
     INFO = r"""
 options: {}
 attributes:
-  check_mode: {support: full, details: [This action does not modify state.]}
-  diff_mode: {support: N/A, details: [This action does not modify state.]}
-  idempotent: {support: full, details: [This action does not modify state.]}
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+    details: [This action does not modify state.]
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: N/A
+    details: [This action does not modify state.]
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
+    support: full
+    details: [This action does not modify state.]
   action_group:
     description: Use C(group/nova.cells.cells) in C(module_defaults) to set defaults for this module.
     support: full

@@ -26,7 +26,6 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
   - nova.cells._attributes.state
 options:
   name:

@@ -25,7 +25,6 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
   - nova.cells._attributes.info
 options:
   cells:

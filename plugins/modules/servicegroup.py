@@ -25,7 +25,6 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common.without_database
-  - nova.cells._attributes
   - nova.cells._attributes.state
   - ansible.builtin.files
 attributes:

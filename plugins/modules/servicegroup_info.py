@@ -18,7 +18,6 @@ description:
   - Reads files only; changes nothing. Never returns a password.
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
-  - nova.cells._attributes
   - nova.cells._attributes.info
 options:
   config_files:
