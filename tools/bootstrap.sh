@@ -4,13 +4,15 @@
 #
 # Idempotent and quiet: every step checks first and acts only when something is missing or
 # out of date, so a second run takes about a second and prints one line. Steps:
-#   1. Debian packages of the "test" profile in bindep.txt (apt-get update only when needed)
-#   2. /etc/containers/containers.conf for podman on these hosts (runc, ulimits)
-#   3. $NOVA_CELLS_HOME/venv-ctl and venv-nova from the pinned tools/requirements-*.txt (the
+#   1. $NOVA_CELLS_HOME/venv-nox from tools/requirements-nox.txt: nox, antsibull-nox (tools/test.sh) and
+#      bindep (python3-venv first when the machine's Python cannot create venvs)
+#   2. the Debian packages that `bindep -b test` reports missing (apt-get update only when needed)
+#   3. /etc/containers/containers.conf for podman on these hosts (runc, ulimits)
+#   4. $NOVA_CELLS_HOME/venv-ctl and venv-nova from the pinned tools/requirements-*.txt (the
 #      controller's pins by Python: requirements-controller.txt for 3.11 with ansible-core 2.19,
 #      requirements-controller-py313.txt for 3.13 with ansible-core 2.21)
-#   4. containers.podman and ansible.posix, extracted from the ansible wheel (no Galaxy here)
-#   5. ansible-test's get-pip stand-in in ~/.ansible/test/cache (its download host is unreachable)
+#   5. containers.podman and ansible.posix, extracted from the ansible wheel (no Galaxy here)
+#   6. ansible-test's get-pip stand-in in ~/.ansible/test/cache (its download host is unreachable)
 # Environment: NOVA_CELLS_HOME (default ~/.cache/nova-cells), NOVA_CELLS_PYTHON (default python3.11,
 # else python3).
 # Command logs go to $NOVA_CELLS_HOME/logs/bootstrap-*.log; a failing step prints its tail.
@@ -44,26 +46,13 @@ end_step() {
 
 # --- 1. Debian packages ---------------------------------------------------------------
 
-# Package names whose bindep profiles include "test" (mawk-compatible awk).
-test_profile_packages() {
-    awk '
-        /^[ \t]*#/ || NF == 0 { next }
-        {
-            profiles = ""
-            if (match($0, /\[[^]]*\]/)) profiles = substr($0, RSTART + 1, RLENGTH - 2)
-            n = split(profiles, words, /[ \t]+/)
-            for (i = 1; i <= n; i++) if (words[i] == "test") { print $1; break }
-        }
-    ' "${NOVA_CELLS_REPO_ROOT}/bindep.txt"
-}
-
+# The packages of bindep.txt's "test" profile that are not installed: bindep's own answer.
 missing_debian_packages() {
-    local wanted installed
-    wanted="$(test_profile_packages | sort -u)"
-    # shellcheck disable=SC2086  # word splitting of the package list is intended
-    installed="$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' ${wanted} 2>/dev/null \
-        | awk '$1 == "ii" { print $2 }' | sort -u || true)"
-    comm -23 <(printf '%s\n' "${wanted}") <(printf '%s\n' "${installed}") | grep -v '^$' || true
+    local rc=0 missing
+    missing="$("${NOX_VENV}/bin/bindep" -b -f "${NOVA_CELLS_REPO_ROOT}/bindep.txt" test)" || rc=$?
+    # bindep exits 1 when something is missing, other codes on errors.
+    [[ "${rc}" -le 1 ]] || die "bindep -b test failed (exit ${rc})"
+    printf '%s\n' "${missing}" | grep -v '^$' || true
 }
 
 apt_lists_are_fresh() {
@@ -75,6 +64,17 @@ apt_lists_are_fresh() {
 apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+}
+
+# The one package bindep cannot name for itself: venvs (bindep's included) need Debian's python3-venv.
+ensure_python_venv() {
+    command -v dpkg-query >/dev/null || return 0
+    "${NOVA_CELLS_PYTHON}" -c 'import ensurepip, venv' 2>/dev/null && return 0
+    [[ "$(id -u)" -eq 0 ]] || die "${NOVA_CELLS_PYTHON} cannot create venvs: install python3-venv (as root)"
+    begin_step "installing python3-venv (for the venv of bindep)"
+    apt_lists_are_fresh || run_logged bootstrap-apt-update apt-get update -q
+    run_logged bootstrap-apt-install apt_install python3-venv
+    end_step
 }
 
 ensure_debian_packages() {
@@ -285,6 +285,8 @@ main() {
         flock "${lock_fd}"
     fi
 
+    ensure_python_venv
+    ensure_venv "${NOX_VENV}" "${NOVA_CELLS_REPO_ROOT}/tools/requirements-nox.txt"
     ensure_debian_packages
     ensure_containers_conf
     local controller_pins

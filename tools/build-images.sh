@@ -26,13 +26,9 @@ named image's parents are checked and built first when needed).
 Options:
   -f, --force                 rebuild the named images (default: all) even if up to date,
                               without podman's layer cache
-      --refresh-requirements  re-resolve extensions/molecule/images/nova-requirements.txt
-                              from nova-requirements.in (pip freeze in a throwaway container),
-                              then build
       --suite SUITE           Debian suite of the images: bookworm (default: base:bookworm,
                               nova:34.0.0, infra:bookworm) or trixie (Debian 13, Python 3.13:
-                              base:trixie, nova:34.0.0-trixie, infra:trixie, pins in
-                              nova-requirements-trixie.txt)
+                              base:trixie, nova:34.0.0-trixie, infra:trixie)
   -v, --verbose               stream build output (it always goes to a log file too)
   -h, --help                  this help
 
@@ -92,11 +88,11 @@ INFRA_RECIPE="v1 podman build -f infra/Containerfile"
 
 # Inside builds: where BUILD_SHARE is mounted.
 SHARE_IN_BUILD=/mnt
-# The nova image's pins (under IMAGES_DIR), the base's packages on top of base/packages.txt, and
-# the Python of the suite (for the pins' header).
-NOVA_PINS=nova-requirements.txt
+# The nova image's pins: the one lock of the Nova stack, which the host's Nova venv uses too (the
+# image installs the lines whose markers hold for its Python). The base's packages on top of
+# base/packages.txt.
+NOVA_LOCK=tools/requirements-nova.txt
 EXTRA_BASE_PACKAGES=""
-SUITE_PYTHON=3.11
 LOG_SUFFIX=""
 
 ALL_IMAGES=(base nova infra)
@@ -127,14 +123,12 @@ use_suite() {
         bookworm) return 0 ;;
         trixie)
             SUITE=trixie
-            SUITE_PYTHON=3.13
             LOG_SUFFIX=-trixie
             BASE_IMAGE=localhost/nova-cells/base:trixie
             NOVA_IMAGE=localhost/nova-cells/nova:34.0.0-trixie
             INFRA_IMAGE=localhost/nova-cells/infra:trixie
             # The cloud venvs pin only their top-level packages: pip resolves the rest for Python 3.13.
             CLOUD_IMAGE=localhost/nova-cells/cloud:trixie
-            NOVA_PINS=nova-requirements-trixie.txt
             # trixie's minimal set lacks passwd (useradd, groupadd), which the nova image needs.
             EXTRA_BASE_PACKAGES=passwd
             ;;
@@ -145,7 +139,6 @@ use_suite() {
 }
 
 FORCE=0
-REFRESH=0
 VERBOSE=0
 WORK=""
 BG_PID=""
@@ -273,12 +266,10 @@ preflight() {
         log "warning: not root: mmdebstrap needs unshare mode and the images land in this user's podman storage"
     fi
     [[ -r $DEBIAN_SOURCES ]] || die "apt sources '$DEBIAN_SOURCES' not readable; set NOVA_CELLS_DEBIAN_SOURCES to a deb822 or one-line sources file"
-    for cmd in base/packages.txt base/dpkg.cfg nova/Containerfile infra/Containerfile nova-requirements.in; do
+    for cmd in base/packages.txt base/dpkg.cfg nova/Containerfile infra/Containerfile; do
         [[ -f $IMAGES_DIR/$cmd ]] || die "missing $IMAGES_DIR/$cmd"
     done
-    if ((!REFRESH)) && [[ ! -f $IMAGES_DIR/$NOVA_PINS ]]; then
-        die "missing $IMAGES_DIR/$NOVA_PINS; create it with --refresh-requirements"
-    fi
+    [[ -f $ROOT/$NOVA_LOCK ]] || die "missing $ROOT/$NOVA_LOCK"
 
     mkdir -p "$LOG_DIR" "$BUILD_SHARE/pip"
     lock
@@ -338,7 +329,7 @@ inputs_hash() {
             sources=$(sha256sum <"$DEBIAN_SOURCES" | cut -d' ' -f1)
             hash_inputs "$BASE_RECIPE sources=$sources" "$rel/base"
             ;;
-        nova) hash_inputs "$NOVA_RECIPE parent=$parent_id" "$rel/nova" "$rel/$NOVA_PINS" "$rel/.containerignore" ;;
+        nova) hash_inputs "$NOVA_RECIPE parent=$parent_id" "$rel/nova" "$NOVA_LOCK" "$rel/.containerignore" ;;
         infra) hash_inputs "$INFRA_RECIPE parent=$parent_id" "$rel/infra" "$rel/.containerignore" ;;
         cloud) cloud_inputs_hash "$parent_id" "$rel" ;;
     esac
@@ -392,11 +383,11 @@ build_with_podman() {
         infra) args+=(--build-arg "NOVA_IMAGE=$NOVA_IMAGE") ;;
         cloud) mapfile -t -O "${#args[@]}" args < <(cloud_build_args) ;;
     esac
-    if [[ $NOVA_PINS != nova-requirements.txt ]]; then
-        # The Containerfile copies nova-requirements.txt: a context with the suite's pins there.
+    if [[ $name == nova ]]; then
+        # The Containerfile copies requirements-nova.txt: a context with the lock there.
         context=$WORK/context-$SUITE
         rm -rf "$context" && cp -a "$IMAGES_DIR" "$context"
-        cp "$IMAGES_DIR/$NOVA_PINS" "$context/nova-requirements.txt"
+        cp "$ROOT/$NOVA_LOCK" "$context/requirements-nova.txt"
     fi
     run_logged "$name" "$logfile" podman "${args[@]}" "$context"
 }
@@ -474,51 +465,6 @@ remove_old() {
 }
 
 # ---------------------------------------------------------------------------
-# --refresh-requirements
-
-refresh_requirements() {
-    local logfile=$LOG_DIR/refresh-requirements$LOG_SUFFIX.log out=$WORK/freeze.txt start=$SECONDS
-    local -a mounts=(-v "$IMAGES_DIR/nova-requirements.in:/run/nova-cells/req.in:ro"
-        -v "$BUILD_SHARE:$SHARE_IN_BUILD" -v "$WORK:/run/nova-cells/out")
-    local -a pipargs=(--disable-pip-version-check --no-input --cache-dir "$SHARE_IN_BUILD/pip")
-    local constraints=""
-    if [[ -n $CA_IN_BUILD ]]; then
-        pipargs+=(--cert "$CA_IN_BUILD")
-    fi
-    # Same versions as the host's Nova venv (tools/bootstrap.sh) where both list a package.
-    if [[ -f $ROOT/tools/requirements-nova.txt ]]; then
-        mounts+=(-v "$ROOT/tools/requirements-nova.txt:/run/nova-cells/constraints.txt:ro")
-        constraints="-c /run/nova-cells/constraints.txt"
-    fi
-    log "nova-requirements: resolving nova-requirements.in in a throwaway container (about 90 s)..."
-    # shellcheck disable=SC2016  # expanded inside the container
-    if ! run_logged nova-requirements "$logfile" podman run --rm --name "nc-freeze-$$" \
-        --network "$BUILD_NETWORK" --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
-        "${mounts[@]}" -e "PIPARGS=${pipargs[*]}" -e "CONSTRAINTS=$constraints" -e "OUT=/run/nova-cells/out" \
-        "$BASE_IMAGE" sh -euxc '
-            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
-              || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv; }
-            python3 -m venv /tmp/v
-            /tmp/v/bin/pip install $PIPARGS -U pip
-            /tmp/v/bin/pip install $PIPARGS $CONSTRAINTS -r /run/nova-cells/req.in
-            /tmp/v/bin/pip check
-            /tmp/v/bin/pip freeze --all >"$OUT/freeze.txt"
-        '; then
-        fail_with_log nova-requirements "$logfile"
-    fi
-    grep -q '^nova==34.0.0$' "$out" || die "nova-requirements: the freeze has no nova==34.0.0 (see $logfile)"
-    {
-        echo "# Pinned /opt/nova venv of $NOVA_IMAGE: the \`pip freeze --all\`"
-        echo "# of nova-requirements.in, resolved in the base image (Python $SUITE_PYTHON) with"
-        echo "# tools/requirements-nova.txt as constraints, so the image runs the same versions"
-        echo "# as the host's Nova venv. Generated by tools/build-images.sh --refresh-requirements;"
-        echo "# do not edit by hand. The image build fails if its venv differs from these pins."
-        cat "$out"
-    } >"$IMAGES_DIR/$NOVA_PINS"
-    log "nova-requirements: wrote $(grep -vc '^#' "$IMAGES_DIR/$NOVA_PINS") pins ($NOVA_PINS) in $((SECONDS - start)) s"
-}
-
-# ---------------------------------------------------------------------------
 # main
 
 main() {
@@ -526,7 +472,6 @@ main() {
     while (($#)); do
         case $1 in
             -f | --force) FORCE=1 ;;
-            --refresh-requirements) REFRESH=1 ;;
             -v | --verbose) VERBOSE=1 ;;
             --suite)
                 (($# > 1)) || die "--suite needs a value (bookworm, trixie)"
@@ -566,10 +511,6 @@ main() {
 
     preflight
 
-    if ((REFRESH)); then
-        ensure base
-        refresh_requirements
-    fi
     for name in "${ALL_IMAGES[@]}"; do
         if [[ -n ${WANTED[$name]:-} && -z ${RESULT[$name]:-} ]]; then
             ensure "$name"

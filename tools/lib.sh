@@ -7,6 +7,8 @@ export NOVA_CELLS_HOME="${NOVA_CELLS_HOME:-${HOME}/.cache/nova-cells}"
 # NOVA_CELLS_CTL_VENV: another controller venv for tools/test.sh (tools/matrix.sh: ansible-core 2.20).
 CTL_VENV="${NOVA_CELLS_CTL_VENV:-${NOVA_CELLS_HOME}/venv-ctl}"
 NOVA_VENV="${NOVA_CELLS_HOME}/venv-nova"
+# nox, antsibull-nox and bindep (tools/requirements-nox.txt): the test runner and the Debian package list.
+NOX_VENV="${NOVA_CELLS_HOME}/venv-nox"
 COLLECTIONS_DIR="${NOVA_CELLS_HOME}/collections"
 LOG_DIR="${NOVA_CELLS_HOME}/logs"
 
@@ -21,6 +23,11 @@ if [[ -z "${NOVA_CELLS_PYTHON:-}" ]]; then
 fi
 # X.Y of NOVA_CELLS_PYTHON ("" when it does not run).
 NOVA_CELLS_PYTHON_XY="$("${NOVA_CELLS_PYTHON}" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
+
+# checkout_id: a short name of this checkout, for build areas and nox venvs shared by several checkouts.
+checkout_id() {
+    printf '%s' "${NOVA_CELLS_REPO_ROOT}" | sha256sum | cut -c1-12
+}
 
 # Seconds since the epoch with microseconds (bash 5).
 now() {

@@ -15,8 +15,9 @@
 #                     and NOVA_CELLS_CLOUD_IMAGE, which molecule.yml reads)
 #   --print-logs      print every scenario's log, not only those of failed scenarios
 #
-# Each scenario runs `molecule ACTION -s SCENARIO` in its own process (not --workers, which
-# shares one ephemeral directory), with its own ephemeral directory ($NOVA_CELLS_HOME/molecule/<tag>/<scenario>) and its own
+# Each scenario runs `molecule ACTION -s SCENARIO` in its own process (not Molecule 26's --workers:
+# it refuses --destroy never, which the failure diagnostics need, and its --report has no durations),
+# with its own ephemeral directory ($NOVA_CELLS_HOME/molecule/<tag>/<scenario>) and its own
 # container and network names: nc-sc-<tag>-* (single_cell) and nc-mc-<tag>-* (multi_cell), where
 # <tag> comes from the copy's path, so that two checkouts on one machine do not collide. Output goes
 # to $NOVA_CELLS_HOME/logs/molecule-<tag>-<scenario>.log; a failed scenario's log is printed.

@@ -101,9 +101,9 @@ def urls(settings):
         if templates:
             for key in _CELL_CREDENTIAL_KEYS:
                 if key in spec:
-                    problems.append('nova_cells.%s.%s cannot be used with nova_cell_url_templates: each host supplies its own '
+                    problems.append(f'nova_cells.{name}.{key} cannot be used with nova_cell_url_templates: each host supplies its own '
                                     'credentials (nova_database_user/password, nova_rabbit_user/password) and the mapping stores '
-                                    'a template built from the host, port and name parts' % (name, key))
+                                    'a template built from the host, port and name parts')
         db_parts = (spec.get('database_scheme', db_scheme), spec.get('database_host', db_host), spec.get('database_port', db_port),
                     spec.get('database_name', 'nova_' + name), spec.get('database_query', db_query))
         mq_parts_given = [key for key in spec if key.startswith('rabbit_')]
@@ -131,16 +131,16 @@ def urls(settings):
                        'disabled': spec.get('disabled')}
     shared = [name for name, cell in cells.items() if cell['shares_api_mq']]
     if len(shared) > 1:
-        problems.append('cells %s all use the API message queue; two cells cannot share a transport URL (give each its own '
-                        'rabbit_vhost)' % ', '.join(shared))
+        problems.append('cells {} all use the API message queue; two cells cannot share a transport URL (give each its own '
+                        'rabbit_vhost)'.format(', '.join(shared)))
     # oslo.messaging (18.x) decodes the password of transport_url and quotes it again for kombu with "/" left as it is,
     # so every service fails at start-up ("Port could not be cast to integer value"); no encoding avoids it. Refuse it
     # here rather than deploy services that cannot start.
     for account in rabbit_accounts:
         if '/' in str(account['password'] or ''):
-            problems.append('the RabbitMQ password of user %s contains "/", which oslo.messaging cannot pass to the broker '
+            problems.append('the RabbitMQ password of user {} contains "/", which oslo.messaging cannot pass to the broker '
                             '(every Nova service would fail at start-up): choose a RabbitMQ password without "/" '
-                            "(nova_rabbit_password or the cell's rabbit_password)" % account['user'])
+                            "(nova_rabbit_password or the cell's rabbit_password)".format(account['user']))
     isolated = any(not cell['shares_api_mq'] for cell in cells.values())
 
     # This host: its node types, and which URLs its nova.conf needs.
@@ -148,15 +148,14 @@ def urls(settings):
     types = node_types(s)
     unknown_types = [kind for kind in types if kind not in groups_of]
     if unknown_types:
-        problems.append('unknown node type(s) %s; known: %s' % (', '.join(unknown_types), ', '.join(groups_of)))
+        problems.append('unknown node type(s) {}; known: {}'.format(', '.join(unknown_types), ', '.join(groups_of)))
     api_level = [kind for kind in types if kind in API_LEVEL_TYPES]
     cell_level = [kind for kind in types if kind in CELL_LEVEL_TYPES]
     cell_services = [kind for kind in cell_level if kind != 'compute']
     cell_name = s['nova_cell_name']
     cell = cells.get(cell_name) if cell_level else None
     if cell_level and cell is None:
-        problems.append('host %s is in cell %s (nova_cell_name), which nova_cells does not define; defined: %s'
-                        % (hostname, cell_name, ', '.join(cells)))
+        problems.append('host {} is in cell {} (nova_cell_name), which nova_cells does not define; defined: {}'.format(hostname, cell_name, ', '.join(cells)))
     needs_api_database = (bool(api_level) or ('cell_metadata' in types and _bool(s['nova_cell_metadata_api_database']))
                           or ('cell_conductor' in types and cell is not None and cell['shares_api_mq']))
     if cell_services and cell is not None:
@@ -167,19 +166,19 @@ def urls(settings):
         database = None
     transports = ([api_transport] if api_level else []) + ([cell['transport']] if cell is not None else [])
     if len(_unique(transports)) > 1:
-        problems.append("host %s runs API-level services (%s) on the API message queue and services of cell %s (%s) on that "
-                        "cell's own message queue; one nova.conf has one transport_url: put them on different hosts, or let "
-                        'the cell share the API message queue (nova_api_mq_shared_cell)'
-                        % (hostname, ', '.join(api_level), cell_name, ', '.join(cell_level)))
+        problems.append(f"host {hostname} runs API-level services ({', '.join(api_level)}) on the API message queue and services of "
+                        f"cell {cell_name} ({', '.join(cell_level)}) on that cell's own message queue; one nova.conf has one "
+                        'transport_url: put them on different hosts, or let the cell share the API message queue (nova_api_mq_shared_cell)')
     host_urls = [('[api_database] connection', api_database if needs_api_database else ''), ('[database] connection', database or ''),
                  ('transport_url', transports[0] if transports else '')]
     for label, url in host_urls:
         if url and ':@' in url:
-            problems.append("the %s of %s has an empty password: set %s (or the cell's own password in nova_cells, or a full URL)"
-                            % (label, hostname, 'nova_rabbit_password' if label == 'transport_url' else 'nova_database_password'))
+            variable = 'nova_rabbit_password' if label == 'transport_url' else 'nova_database_password'
+            problems.append(f"the {label} of {hostname} has an empty password: set {variable} (or the cell's own password in nova_cells, "
+                            'or a full URL)')
     if 'metadata' in types and 'cell_metadata' in types:
-        problems.append('host %s is in nova_metadata (global, local_metadata_per_cell = false) and nova_cell_metadata (per cell, '
-                        'true); choose one' % hostname)
+        problems.append(f'host {hostname} is in nova_metadata (global, local_metadata_per_cell = false) and nova_cell_metadata (per cell, '
+                        'true); choose one')
     return {
         'api_database': api_database,
         'cell0_database': cell0_database,
@@ -358,7 +357,7 @@ def env_lines(options):
             if value is None:
                 continue
             text = str(value).replace('\\', '\\\\').replace('"', '\\"').replace('$', '\\$').replace('`', '\\`')
-            lines.append('OS_%s__%s="%s"' % (section.upper(), name.upper(), text))
+            lines.append(f'OS_{section.upper()}__{name.upper()}="{text}"')
     return lines
 
 
@@ -374,7 +373,7 @@ def units(service_units, types, exclude=()):
 
 def _mode_octal(mode):
     """nova_conf_mode as octal digits; a YAML 0640 arrives as the integer 416."""
-    return '%04o' % mode if isinstance(mode, int) and not isinstance(mode, bool) else str(mode)
+    return f'{mode:04o}' if isinstance(mode, int) and not isinstance(mode, bool) else str(mode)
 
 
 def refusals(settings, model):
@@ -382,17 +381,17 @@ def refusals(settings, model):
     s = settings
     found = list(model['problems'])
     if not model['host']['types']:
-        found.append('%s is in none of the groups %s and nova_node_types is not set: there is no nova.conf to render for it.'
-                     % (s['inventory_hostname'], ', '.join(s['nova_node_type_groups'].values())))
+        found.append(f"{s['inventory_hostname']} is in none of the groups {', '.join(s['nova_node_type_groups'].values())} and "
+                     'nova_node_types is not set: there is no nova.conf to render for it.')
     pin = str(upgrade_levels_compute(s))
     if pin == 'auto' or not re.match(r'^([a-z]+|[0-9]+\.[0-9]+)$', pin):
-        found.append("[upgrade_levels] compute must be a release name (such as hibiscus) or an RPC version, not '%s': with "
+        found.append(f"[upgrade_levels] compute must be a release name (such as hibiscus) or an RPC version, not '{pin}': with "
                      'auto, nova-api hangs at start-up while a cell is down (LP#1815697). Set nova_upgrade_levels_compute, or '
-                     'nova_release to a release name.' % pin)
+                     'nova_release to a release name.')
     if not re.match(r'^0?[0-7]?[0-7][0-7]0$', _mode_octal(s['nova_conf_mode'])):
-        found.append('nova_conf_mode %s lets other users read %s, which holds the database and message-queue passwords: give '
-                     'an octal mode without permissions for others, such as 0640 (the group is nova_conf_group, %s).'
-                     % (s['nova_conf_mode'], s['nova_conf_file'], s['nova_conf_group']))
+        found.append(f"nova_conf_mode {s['nova_conf_mode']} lets other users read {s['nova_conf_file']}, which holds the database and "
+                     'message-queue passwords: give an octal mode without permissions for others, such as 0640 (the group is '
+                     f"nova_conf_group, {s['nova_conf_group']}).")
     return found
 
 
@@ -413,13 +412,13 @@ def nova_conf(settings, extra_sections=None):
     try:
         sg_options = servicegroup(s)
     except ServiceGroupError as exc:
-        problems.append('nova.cells.servicegroup_options: %s' % exc)
+        problems.append(f'nova.cells.servicegroup_options: {exc}')
         sg_options = {'options': {}, 'remove': [], 'warnings': []}
     options = merge_sections(merge_sections({}, extra_sections), sections(s, model, sg_options))
-    bad = ['%s/%s' % (section, name) for section, values in options.items() for name, value in values.items()
+    bad = [f'{section}/{name}' for section, values in options.items() for name, value in values.items()
            if isinstance(value, str) and ('\n' in value or '\r' in value)]
     if bad:
-        problems.append('These options have a value with a line break, which nova.conf cannot hold: %s' % ', '.join(bad))
+        problems.append('These options have a value with a line break, which nova.conf cannot hold: {}'.format(', '.join(bad)))
     in_env = host['db_in_environment']
     service_units = s['nova_service_units'] or {}
     db_units = units(service_units, [kind for kind in host['types'] if kind != 'compute'], exclude=service_units.get('compute') or [])
@@ -434,7 +433,7 @@ def nova_conf(settings, extra_sections=None):
         'types': host['types'],
         'cell': host['cell'],
         # For the header line of nova.conf.
-        'description': (', '.join(host['types']) or 'no node type') + (' in %s' % host['cell'] if host['cell'] else ''),
+        'description': (', '.join(host['types']) or 'no node type') + (' in {}'.format(host['cell']) if host['cell'] else ''),
         'file_sections': file_sections,
         'file_ini': ini_sections(file_sections),
         'db_env_sections': env_sections,
@@ -443,10 +442,10 @@ def nova_conf(settings, extra_sections=None):
         'units': units(service_units, host['types']),
         'db_units': db_units if in_env else [],
         # The database environment file and drop-ins this host keeps (tasks/main.yml removes other ones).
-        'db_files': ([s['nova_conf_db_env_file']] + ['%s/%s.service.d/nova-cells-db.conf' % (s['nova_systemd_dir'], unit)
+        'db_files': ([s['nova_conf_db_env_file']] + ['{}/{}.service.d/nova-cells-db.conf'.format(s['nova_systemd_dir'], unit)
                                                      for unit in db_units]) if in_env else [],
         # What a database environment file or drop-in of an earlier run looks like (tasks/main.yml removes the unwanted).
-        'db_files_pattern': '^(%s|%s/[^/]+[.]service[.]d/nova-cells-db[.]conf)$' % (
+        'db_files_pattern': '^({}|{}/[^/]+[.]service[.]d/nova-cells-db[.]conf)$'.format(
             re.escape(s['nova_conf_db_env_file']), re.escape(s['nova_systemd_dir'].rstrip('/'))),
     }
 
@@ -483,8 +482,7 @@ def cells_plan(model, selected, manage_dir, hostname):
     problems = []
     unknown = [name for name in names if name not in cells]
     if unknown:
-        problems.append('Unknown cell(s) %s: nova_cells defines %s. Add the cell to nova_cells first.'
-                        % (', '.join(unknown), ', '.join(cells)))
+        problems.append('Unknown cell(s) {}: nova_cells defines {}. Add the cell to nova_cells first.'.format(', '.join(unknown), ', '.join(cells)))
     empty = [label for label, url in (('the API database URL', model['api_database']), ('the cell0 database URL', model['cell0_database']),
                                       ('the API transport URL', model['api_transport'])) if ':@' in url]
     for name in names:
@@ -494,13 +492,13 @@ def cells_plan(model, selected, manage_dir, hostname):
             if ':@' in cells[name]['transport']:
                 empty.append('the transport URL of ' + name)
     if empty:
-        problems.append("%s of %s have an empty password: set nova_database_password / nova_rabbit_password (or the cell's "
-                        'own, or full URLs).' % (', '.join(empty), hostname))
+        problems.append("{} of {} have an empty password: set nova_database_password / nova_rabbit_password (or the cell's "
+                        'own, or full URLs).'.format(', '.join(empty), hostname))
     files = [{'name': 'api', 'path': manage_dir + '/api.conf', 'label': 'the API level (cell0, cell mappings)',
               'database': model['cell0_database'], 'transport_url': model['api_transport']}]
     for name in names:
         if name in cells:
-            files.append({'name': name, 'path': '%s/cell-%s.conf' % (manage_dir, name), 'label': 'cell ' + name,
+            files.append({'name': name, 'path': f'{manage_dir}/cell-{name}.conf', 'label': 'cell ' + name,
                           'database': cells[name]['database'], 'transport_url': cells[name]['transport']})
     return {'names': names, 'problems': problems, 'files': files}
 

@@ -81,12 +81,12 @@ def amqp_login(host, port, username, password, vhost, timeout=5.0, connect=socke
     try:
         sock = connect((host, port), timeout)
     except OSError as exc:
-        return 'cannot connect to %s:%s: %s' % (host, port, exc.strerror or exc)
+        return f'cannot connect to {host}:{port}: {exc.strerror or exc}'
     try:
         sock.settimeout(timeout)
         sock.sendall(b'AMQP\x00\x00\x09\x01')
         if _read_method(sock)[:2] != (10, 10):
-            return 'not an AMQP 0-9-1 server at %s:%s' % (host, port)
+            return f'not an AMQP 0-9-1 server at {host}:{port}'
         # Connection.Start-Ok: client properties (with the capability that makes RabbitMQ explain a refused login),
         # mechanism PLAIN, response "\0user\0password", locale.
         capabilities = _shortstr('authentication_failure_close') + b't\x01'
@@ -95,23 +95,25 @@ def amqp_login(host, port, username, password, vhost, timeout=5.0, connect=socke
         sock.sendall(_method_frame(10, 11, _longstr(properties) + _shortstr('PLAIN') + _longstr(response) + _shortstr('en_US')))
         class_id, method_id, arguments = _read_method(sock)
         if (class_id, method_id) == (10, 50):
-            return 'login refused by %s:%s (%d %s)' % ((host, port) + _close_reason(arguments))
+            code, text = _close_reason(arguments)
+            return f'login refused by {host}:{port} ({code} {text})'
         if (class_id, method_id) != (10, 30):
-            return 'unexpected AMQP method %d.%d from %s:%s after login' % (class_id, method_id, host, port)
+            return f'unexpected AMQP method {class_id}.{method_id} from {host}:{port} after login'
         channel_max, frame_max, _heartbeat = struct.unpack('>HIH', arguments[:8])
         sock.sendall(_method_frame(10, 31, struct.pack('>HIH', channel_max, frame_max, 0)))
         sock.sendall(_method_frame(10, 40, _shortstr(vhost) + _shortstr('') + b'\x00'))
         class_id, method_id, arguments = _read_method(sock)
         if (class_id, method_id) == (10, 50):
-            return 'virtual host %r refused by %s:%s (%d %s)' % ((vhost, host, port) + _close_reason(arguments))
+            code, text = _close_reason(arguments)
+            return f'virtual host {vhost!r} refused by {host}:{port} ({code} {text})'
         if (class_id, method_id) != (10, 41):
-            return 'unexpected AMQP method %d.%d from %s:%s opening %r' % (class_id, method_id, host, port, vhost)
+            return f'unexpected AMQP method {class_id}.{method_id} from {host}:{port} opening {vhost!r}'
         sock.sendall(_method_frame(10, 50, struct.pack('>H', 200) + _shortstr('probe done') + struct.pack('>HH', 0, 0)))
         return None
     except ProbeError as exc:
-        return 'login to %s:%s failed: %s' % (host, port, exc)
+        return f'login to {host}:{port} failed: {exc}'
     except OSError as exc:
-        return 'login to %s:%s failed: %s' % (host, port, exc.strerror or exc)
+        return f'login to {host}:{port} failed: {exc.strerror or exc}'
     finally:
         sock.close()
 
@@ -167,20 +169,20 @@ def audit_servicegroup(settings_by_host):
             if field in settings_by_host[host]:
                 values.setdefault(repr(settings_by_host[host][field]), []).append(host)
         if len(values) > 1:
-            problems.append('%s differs between nodes: %s' % (field, '; '.join(
-                '%s on %s' % (value, ', '.join(names)) for value, names in sorted(values.items(), key=lambda item: (-len(item[1]), item[0])))))
+            problems.append('{} differs between nodes: {}'.format(field, '; '.join(
+                '{} on {}'.format(value, ', '.join(names)) for value, names in sorted(values.items(), key=lambda item: (-len(item[1]), item[0])))))
     for host in hosts:
         settings = settings_by_host[host]
         if settings.get('driver') not in ('db', 'mc'):
-            problems.append('%s uses servicegroup_driver %r; Nova since Mitaka has only db and mc' % (host, settings.get('driver')))
+            problems.append('{} uses servicegroup_driver {!r}; Nova since Mitaka has only db and mc'.format(host, settings.get('driver')))
         if settings.get('driver') == 'mc' and not settings.get('cache_enabled'):
-            problems.append('%s uses the mc driver without [cache] enabled = true: its services cannot report' % host)
+            problems.append(f'{host} uses the mc driver without [cache] enabled = true: its services cannot report')
         if settings.get('driver') == 'mc' and not settings.get('memcache_servers'):
-            problems.append('%s uses the mc driver without [cache] memcache_servers' % host)
+            problems.append(f'{host} uses the mc driver without [cache] memcache_servers')
         interval, down = settings.get('report_interval'), settings.get('service_down_time')
         if isinstance(interval, int) and isinstance(down, int) and down <= interval:
-            problems.append('%s has service_down_time %d <= report_interval %d: Nova uses %d instead'
-                            % (host, down, interval, settings.get('effective_service_down_time')))
+            effective = settings.get('effective_service_down_time')
+            problems.append(f'{host} has service_down_time {down} <= report_interval {interval}: Nova uses {effective} instead')
     return problems
 
 
@@ -219,56 +221,55 @@ def health_report(status=None, reachability=None, orphans=None, services=None, s
     checks = status.get('checks') or []
     lines.append('NOVA-STATUS UPGRADE CHECK')
     for check in checks:
-        lines.append('  %-40s %-8s %s' % (check['check'], check['result'], check.get('details') or ''))
+        lines.append(f"  {check['check']:<40} {check['result']:<8} {check.get('details') or ''}")
         if check['result'] != 'success' and check['check'] not in (status.get('ignored') or []):
-            problems.append('nova-status: %s is %s%s' % (check['check'], check['result'],
-                                                         ' (%s)' % check['details'] if check.get('details') else ''))
+            details = f" ({check['details']})" if check.get('details') else ''
+            problems.append(f"nova-status: {check['check']} is {check['result']}{details}")
     if status.get('failed'):
-        lines.append('  nova-status could not run: %s' % status.get('msg'))
-        problems.append('nova-status upgrade check could not run: %s' % status.get('msg'))
+        lines.append('  nova-status could not run: {}'.format(status.get('msg')))
+        problems.append('nova-status upgrade check could not run: {}'.format(status.get('msg')))
     elif not checks:
         lines.append('  (not run)')
     lines.append('CELLS: DATABASE AND MESSAGE QUEUE')
     for cell in (reachability or {}).get('cells', []):
         database, queue = cell['database'], cell['queue']
-        lines.append('  %-16s database %-12s queue %s' % (
-            cell['name'], 'reachable' if database['reachable'] else 'UNREACHABLE',
-            'n/a' if queue['reachable'] is None else ('reachable' if queue['reachable'] else 'UNREACHABLE')))
+        database_state = 'reachable' if database['reachable'] else 'UNREACHABLE'
+        queue_state = 'n/a' if queue['reachable'] is None else ('reachable' if queue['reachable'] else 'UNREACHABLE')
+        lines.append(f"  {cell['name']:<16} database {database_state:<12} queue {queue_state}")
         if not database['reachable']:
-            problems.append('cell %s: database unreachable: %s' % (cell['name'], database.get('error')))
+            problems.append('cell {}: database unreachable: {}'.format(cell['name'], database.get('error')))
         if queue['reachable'] is False:
-            problems.append('cell %s: message queue unreachable: %s' % (cell['name'], queue.get('error')))
-    lines.append('SERVICES (ServiceGroup backend: %s)' % ((services or {}).get('driver') or '?'))
+            problems.append('cell {}: message queue unreachable: {}'.format(cell['name'], queue.get('error')))
+    lines.append(f"SERVICES (ServiceGroup backend: {(services or {}).get('driver') or '?'})")
     for service in (services or {}).get('services', []):
-        lines.append('  %-16s %-24s %-16s %-7s%s' % (service['cell'], service['host'], service['binary'], service['state'],
-                                                     ' (%s)' % service['reason'] if service.get('reason') else ''))
+        reason = f" ({service['reason']})" if service.get('reason') else ''
+        lines.append(f"  {service['cell']:<16} {service['host']:<24} {service['binary']:<16} {service['state']:<7}{reason}")
         if service['state'] != 'up' and not service.get('disabled'):
-            problems.append('service %s on %s (cell %s) is %s%s' % (service['binary'], service['host'], service['cell'],
-                                                                    service['state'],
-                                                                    ': %s' % service['reason'] if service.get('reason') else ''))
+            why = f": {service['reason']}" if service.get('reason') else ''
+            problems.append(f"service {service['binary']} on {service['host']} (cell {service['cell']}) is {service['state']}{why}")
     lines.append('ORPHANS')
     for cell in (orphans or {}).get('cells', []):
-        lines.append('  %-16s unmapped instances %d, unmapped computes %d, stale host mappings %d' % (
-            cell['name'], cell['unmapped_instances'], len(cell['unmapped_computes']), len(cell['stale_host_mappings'])))
+        lines.append(f"  {cell['name']:<16} unmapped instances {cell['unmapped_instances']}, unmapped computes {len(cell['unmapped_computes'])}, "
+                     f"stale host mappings {len(cell['stale_host_mappings'])}")
         if cell['unmapped_instances']:
-            problems.append('cell %s: %d instance(s) without an instance mapping (nova.cells.map_instances maps them)'
-                            % (cell['name'], cell['unmapped_instances']))
+            problems.append(f"cell {cell['name']}: {cell['unmapped_instances']} instance(s) without an instance mapping "
+                            '(nova.cells.map_instances maps them)')
         if cell['unmapped_computes']:
-            problems.append('cell %s: compute host(s) %s not mapped (nova.cells.discover_hosts maps them)'
-                            % (cell['name'], ', '.join(cell['unmapped_computes'])))
+            problems.append(f"cell {cell['name']}: compute host(s) {', '.join(cell['unmapped_computes'])} not mapped "
+                            '(nova.cells.discover_hosts maps them)')
         if cell['stale_host_mappings']:
-            problems.append('cell %s: host mapping(s) %s point at no compute of the cell (nova.cells.host state=absent '
-                            'removes them)' % (cell['name'], ', '.join(cell['stale_host_mappings'])))
+            problems.append('cell {}: host mapping(s) {} point at no compute of the cell (nova.cells.host state=absent '
+                            'removes them)'.format(cell['name'], ', '.join(cell['stale_host_mappings'])))
         if cell.get('error'):
-            problems.append('cell %s: %s' % (cell['name'], cell['error']))
+            problems.append('cell {}: {}'.format(cell['name'], cell['error']))
     lines.append('SERVICEGROUP SETTINGS PER NODE')
     for host, settings in sorted((servicegroup or {}).items()):
-        lines.append('  %-24s driver %-3s report_interval %-4s service_down_time %s%s' % (
-            host, settings.get('driver'), settings.get('report_interval'), settings.get('service_down_time'),
-            ' memcache_servers %s' % ','.join(settings['memcache_servers']) if settings.get('memcache_servers') else ''))
-    problems.extend('ServiceGroup: %s' % problem for problem in audit_servicegroup(servicegroup or {}))
+        servers = f" memcache_servers {','.join(settings['memcache_servers'])}" if settings.get('memcache_servers') else ''
+        lines.append(f"  {host:<24} driver {settings.get('driver')!s:<3} report_interval {settings.get('report_interval')!s:<4} "
+                     f"service_down_time {settings.get('service_down_time')}{servers}")
+    problems.extend(f'ServiceGroup: {problem}' for problem in audit_servicegroup(servicegroup or {}))
     for host, why in missing_nodes.items():
-        problems.append('node %s: its ServiceGroup settings could not be read%s' % (host, ': %s' % why if why else ''))
-    lines.append('PROBLEMS: %d' % len(problems))
-    lines.extend('  - %s' % problem for problem in problems)
+        problems.append('node {}: its ServiceGroup settings could not be read{}'.format(host, f': {why}' if why else ''))
+    lines.append(f'PROBLEMS: {len(problems)}')
+    lines.extend(f'  - {problem}' for problem in problems)
     return dict(problems=problems, lines=lines, healthy=not problems)

@@ -97,7 +97,7 @@ class CellNovaManage(NovaManage):
     def masked(self, argv):
         line = super().masked(argv)
         if self.database_connection:
-            line = 'OS_DATABASE__CONNECTION=%s %s' % (mask_url(self.database_connection), line)
+            line = f'OS_DATABASE__CONNECTION={mask_url(self.database_connection)} {line}'
         return line
 
 
@@ -113,11 +113,11 @@ def parse_before(value):
     """
     text = (value or '').strip()
     if not _DATE.match(text):
-        raise ValueError('before must be a date as YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS], not %r' % value)
+        raise ValueError(f'before must be a date as YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS], not {value!r}')
     try:
         return datetime.datetime.fromisoformat(text.replace('T', ' '))
     except ValueError as exc:
-        raise ValueError('before %r is not a valid date: %s' % (value, exc)) from None
+        raise ValueError(f'before {value!r} is not a valid date: {exc}') from None
 
 
 # -- tables ------------------------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def parse_purge(stdout):
         if match:
             who = match.group('who')
             who = who[len('Cell '):] if who.startswith('Cell ') else who
-            purged['%s.%s' % (who, match.group('table'))] = int(match.group('rows'))
+            purged['{}.{}'.format(who, match.group('table'))] = int(match.group('rows'))
     return purged
 
 
@@ -224,7 +224,7 @@ def parse_status(stdout):
             elif current is not None and field == 'details':
                 current['details'] = None if value == 'None' else value
         elif current is not None and field == 'details' and cell:
-            current['details'] = ('%s %s' % (current['details'] or '', cell)).strip()
+            current['details'] = ('{} {}'.format(current['details'] or '', cell)).strip()
     return checks
 
 
@@ -317,7 +317,7 @@ def archivable_rows(database, before=None, task_log=False):
             where, args = 'deleted != 0', ()
             if before and 'deleted_at' in columns:
                 where, args = 'deleted != 0 AND deleted_at < %s', (before,)
-        count = database.scalar('SELECT COUNT(*) FROM `%s` WHERE %s' % (table, where), args or None)
+        count = database.scalar(f'SELECT COUNT(*) FROM `{table}` WHERE {where}', args or None)
         if count:
             counts[table] = int(count)
     return counts
@@ -335,8 +335,8 @@ def purgeable_rows(database, before=None):
                 (name for name in ('deleted_at', 'updated_at', 'created_at') if name in columns), None)
             if column is None:
                 continue
-            where, args = '`%s` < %%s' % column, (before,)
-        count = database.scalar('SELECT COUNT(*) FROM `%s` WHERE %s' % (shadow, where), args or None)
+            where, args = f'`{column}` < %s', (before,)
+        count = database.scalar(f'SELECT COUNT(*) FROM `{shadow}` WHERE {where}', args or None)
         if count:
             counts[shadow] = int(count)
     return counts
@@ -361,11 +361,12 @@ def select_cells(cells, names):
     known = [cell['name'] for cell in cells]
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise ValueError('no cell named %s (known cells: %s); cells are matched by exact name'
-                         % (', '.join(repr(name) for name in unknown), ', '.join(repr(name) for name in known) or 'none'))
+        unknown_names = ', '.join(repr(name) for name in unknown)
+        known_names = ', '.join(repr(name) for name in known) or 'none'
+        raise ValueError(f'no cell named {unknown_names} (known cells: {known_names}); cells are matched by exact name')
     duplicates = sorted({name for name in names if known.count(name) > 1})
     if duplicates:
-        raise ValueError('cell name(s) %s are used by more than one cell mapping; rename or delete the duplicates first'
-                         % ', '.join(repr(name) for name in duplicates))
+        duplicate_names = ', '.join(repr(name) for name in duplicates)
+        raise ValueError(f'cell name(s) {duplicate_names} are used by more than one cell mapping; rename or delete the duplicates first')
     wanted = set(names)
     return [cell for cell in cells if cell['name'] in wanted]

@@ -23,6 +23,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nova.cells.plugins.module_utils._databases import ApiDatabase, CellDatabase, DatabaseError
 from ansible_collections.nova.cells.plugins.module_utils._nova_conf import ConfigError, NovaConfig
 from ansible_collections.nova.cells.plugins.module_utils._nova_manage import NovaManage, NovaManageError
+from ansible_collections.nova.cells.plugins.module_utils._releases import nova_python
 from ansible_collections.nova.cells.plugins.module_utils._urls import (
     UrlError,
     expand_template,
@@ -259,6 +260,16 @@ class NovaCellsModule:
             self._cell_dbs[cell['uuid']] = CellDatabase(url, self.params['database_connect_timeout'], label=label)
         return self._cell_dbs[cell['uuid']]
 
+    def cell_databases(self, all_cells, verb):
+        """[(label, CellDatabase)]: every mapped cell's database (labelled by cell name), or with ``all_cells`` false the
+        one of [database]/connection (labelled DB); ``verb`` says what the module does to it, for the refusal."""
+        if all_cells:
+            return [(cell['name'] or cell['uuid'], self.cell_db(cell)) for cell in self.api_db().cells()]
+        url = self.config.database_connection
+        if not url:
+            raise NovaCellsError(f"all_cells=false {verb} [database]/connection of {', '.join(self.params['config_files'])}, which is not set")
+        return [('DB', CellDatabase(url, self.params['database_connect_timeout']))]
+
     @property
     def nova_manage(self):
         if self._nova_manage is None:
@@ -269,6 +280,11 @@ class NovaCellsModule:
                 fail_fast=self.params.get('fail_fast', True), secrets=_Union(self.secrets, self.ansible.no_log_values),
                 check_mode=self.check_mode)
         return self._nova_manage
+
+    def nova_python(self):
+        """The argv of the Python Nova is installed in (the module's ``nova_python`` option when it has one, else the
+        shebang of ``nova_manage``), or None: _releases.nova_python, the one finder."""
+        return nova_python(self.params.get('nova_manage'), self.params.get('nova_python'))
 
     # -- running -------------------------------------------------------------------------
     def run(self):

@@ -506,14 +506,14 @@ def _encode(value):
 def _host_port(host, port):
     host = str(host)
     if ':' in host and not host.startswith('['):
-        host = '[%s]' % host
-    return '%s:%s' % (host, port) if port else host
+        host = f'[{host}]'
+    return f'{host}:{port}' if port else host
 
 
 def build_db_url(scheme, user, password, host, port, database, query='', template=False):
     """An oslo.db connection URL; ``template`` puts Nova's {username}:{password} where the credentials go."""
-    credentials = '{username}:{password}' if template else '%s:%s' % (_encode(user), _encode(password))
-    return '%s://%s@%s/%s%s' % (scheme, credentials, _host_port(host, port), database, ('?' + query) if query else '')
+    credentials = '{username}:{password}' if template else f'{_encode(user)}:{_encode(password)}'
+    return '{}://{}@{}/{}{}'.format(scheme, credentials, _host_port(host, port), database, ('?' + query) if query else '')
 
 
 def build_transport_url(scheme, user, password, hosts, port, vhost, query='', template=False):
@@ -527,8 +527,8 @@ def build_transport_url(scheme, user, password, hosts, port, vhost, query='', te
     elif template:
         credentials = '{username}:{password}'
     else:
-        credentials = '%s:%s' % (_encode(user), _encode(password))
+        credentials = f'{_encode(user)}:{_encode(password)}'
     hosts = [hosts] if isinstance(hosts, str) else list(hosts)
-    netlocs = ','.join('%s@%s' % (credentials, _host_port(host, port)) for host in hosts)
+    netlocs = ','.join(f'{credentials}@{_host_port(host, port)}' for host in hosts)
     path = '' if vhost in ('/', '') else _encode(vhost)
-    return '%s://%s/%s%s' % (scheme, netlocs, path, ('?' + query) if query else '')
+    return '{}://{}/{}{}'.format(scheme, netlocs, path, ('?' + query) if query else '')

@@ -22,15 +22,7 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
-  - nova.cells._attributes.actiongroup_cells
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - nova.cells._attributes.action
 options:
   all_cells:
     description:
@@ -102,7 +94,6 @@ commands:
   elements: str
 '''
 
-from ansible_collections.nova.cells.plugins.module_utils._databases import CellDatabase
 from ansible_collections.nova.cells.plugins.module_utils._housekeeping import (
     archivable_rows,
     archive_args,
@@ -127,16 +118,6 @@ class ArchiveDeletedRowsModule(NovaCellsModule):
     )
     module_kwargs = dict(supports_check_mode=True)
 
-    def databases(self):
-        """[(label, CellDatabase)] that the archive works on."""
-        if self.params['all_cells']:
-            return [(cell['name'] or cell['uuid'], self.cell_db(cell)) for cell in self.api_db().cells()]
-        url = self.config.database_connection
-        if not url:
-            raise NovaCellsError('all_cells=false archives [database]/connection of %s, which is not set'
-                                 % ', '.join(self.params['config_files']))
-        return [('DB', CellDatabase(url, self.params['database_connect_timeout']))]
-
     def run(self):
         before = None
         if self.params['before'] is not None:
@@ -145,15 +126,15 @@ class ArchiveDeletedRowsModule(NovaCellsModule):
             except ValueError as exc:
                 raise NovaCellsError(str(exc)) from None
         if self.params['max_rows'] < 1:
-            raise NovaCellsError('max_rows must be a positive number of rows per table and batch, not %d' % self.params['max_rows'])
+            raise NovaCellsError(f"max_rows must be a positive number of rows per table and batch, not {self.params['max_rows']}")
         args = archive_args(all_cells=self.params['all_cells'], until_complete=self.params['until_complete'],
                             before=self.params['before'], max_rows=self.params['max_rows'], purge=self.params['purge'],
                             task_log=self.params['task_log'])
         if self.check_mode:
             pending = {}
-            for label, database in self.databases():
+            for label, database in self.cell_databases(self.params['all_cells'], 'archives'):
                 for table, rows in archivable_rows(database, before=before, task_log=self.params['task_log']).items():
-                    pending['%s.%s' % (label, table)] = rows
+                    pending[f'{label}.{table}'] = rows
             self.nova_manage.run(COMMAND, args)
             total = sum(pending.values())
             self.exit(changed=total > 0, archived={}, total=total, pending=pending)

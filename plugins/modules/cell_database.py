@@ -20,15 +20,7 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
-  - nova.cells._attributes.actiongroup_cells
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - nova.cells._attributes.action
 options:
   cell:
     description:
@@ -98,25 +90,25 @@ class CellDatabaseModule(NovaCellsModule):
             raise NovaCellsError('cell0 is not removable: every deployment needs it')
         cells = self.api_db().cells()
         if find_cell(cells, name=name) is not None:
-            raise NovaCellsError('cell %r is still mapped; delete its mapping first (nova.cells.cell name=%s state=absent), '
-                                 'then drop its database' % (name, name))
+            raise NovaCellsError(f'cell {name!r} is still mapped; delete its mapping first (nova.cells.cell name={name} state=absent), '
+                                 'then drop its database')
         if same_database(url, self.api_database_url()):
-            raise NovaCellsError('%s is the API database; it is not dropped' % database)
+            raise NovaCellsError(f'{database} is the API database; it is not dropped')
         sharing = [cell['name'] or cell['uuid'] for cell in cells if same_database(self.rendered_cell_urls(cell)[1], url)]
         if sharing:
-            raise NovaCellsError('%s is the database of cell(s) %s; it is not dropped' % (database, ', '.join(sharing)))
+            raise NovaCellsError('{} is the database of cell(s) {}; it is not dropped'.format(database, ', '.join(sharing)))
         server = Database(with_database(url, 'information_schema'), self.params['database_connect_timeout'],
-                          label='database server of %s' % database)
+                          label=f'database server of {database}')
         try:
             if not server.scalar('SELECT COUNT(*) AS n FROM information_schema.schemata WHERE schema_name = %s', (database,)):
                 return self.exit(changed=False, database=database)
             if server.scalar("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = %s "
                              "AND table_name = 'instances'", (database,)):
-                live = server.scalar('SELECT COUNT(*) AS n FROM `%s`.instances WHERE deleted = 0' % database.replace('`', '``'))
+                live = server.scalar('SELECT COUNT(*) AS n FROM `{}`.instances WHERE deleted = 0'.format(database.replace('`', '``')))
                 if live:
-                    raise NovaCellsError('%s (cell %r) still holds %d live instance(s); it is not dropped' % (database, name, live))
+                    raise NovaCellsError(f'{database} (cell {name!r}) still holds {live} live instance(s); it is not dropped')
             if not self.check_mode:
-                server.execute('DROP DATABASE `%s`' % database.replace('`', '``'))
+                server.execute('DROP DATABASE `{}`'.format(database.replace('`', '``')))
         finally:
             server.close()
         return self.exit(changed=True, database=database)

@@ -18,9 +18,7 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
-  - nova.cells._attributes.info_module
-  - nova.cells._attributes.actiongroup_cells
+  - nova.cells._attributes.info
 options:
   cells:
     description:

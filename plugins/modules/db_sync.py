@@ -27,15 +27,7 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
-  - nova.cells._attributes.actiongroup_cells
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
+  - nova.cells._attributes.state
 options:
   database:
     description:
@@ -87,11 +79,9 @@ commands:
 import ast
 import functools
 import os
-import shutil
 
 from ansible_collections.nova.cells.plugins.module_utils._databases import CELL0_UUID, CellDatabase
-from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
-from ansible_collections.nova.cells.plugins.module_utils._releases import _shebang
+from ansible_collections.nova.cells.plugins.module_utils._module import DiffTracker, NovaCellsError, NovaCellsModule
 from ansible_collections.nova.cells.plugins.module_utils._urls import UrlError, validate_db_url
 
 _MIGRATIONS = {'api': ('db', 'api', 'migrations', 'versions'), 'cell': ('db', 'main', 'migrations', 'versions')}
@@ -134,17 +124,12 @@ def decide(versions, head):
 _NOVA_DIR = 'import importlib.util as u; s = u.find_spec("nova"); print(list(s.submodule_search_locations)[0] if s else "")'
 
 
-def installed_migrations(run_command, nova_manage, database):
-    """The alembic versions directory of the Nova behind ``nova_manage`` (a path or a command name), or None.
-
-    The interpreter comes from the script's shebang, ``#!/usr/bin/env python3`` included.
-    """
-    script = nova_manage if os.path.sep in nova_manage else shutil.which(nova_manage)
-    argv = _shebang(script) if script else None
-    if not argv:
+def installed_migrations(run_command, python_argv, database):
+    """The alembic versions directory of the Nova installed in ``python_argv`` (the base class's ``nova_python()``), or None."""
+    if not python_argv:
         return None
     try:
-        rc, stdout, _stderr = run_command([*argv, '-c', _NOVA_DIR])
+        rc, stdout, _stderr = run_command([*python_argv, '-c', _NOVA_DIR])
     except OSError:
         return None
     package = (stdout or '').strip().splitlines()[-1:] if rc == 0 else []
@@ -167,8 +152,7 @@ class DbSyncModule(NovaCellsModule):
             return [self.api_db()]
         url = self.config.database_connection
         if not url:
-            raise NovaCellsError('[database]/connection is not set in %s; db sync migrates that database'
-                                 % ', '.join(self.params['config_files']))
+            raise NovaCellsError(f"[database]/connection is not set in {', '.join(self.params['config_files'])}; db sync migrates that database")
         try:
             validate_db_url(url, '[database]/connection')
         except UrlError as exc:
@@ -177,8 +161,8 @@ class DbSyncModule(NovaCellsModule):
         if not self.params['local_cell']:
             cell0 = [cell for cell in self.api_db().cells() if cell['uuid'] == CELL0_UUID]
             if not cell0:
-                self.ansible.warn('cell0 is not mapped, so db sync migrates only %s; map cell0 first (nova.cells.cell name=cell0)'
-                                  % CellDatabase(url).name)
+                self.ansible.warn(f'cell0 is not mapped, so db sync migrates only {CellDatabase(url).name}; '
+                                  'map cell0 first (nova.cells.cell name=cell0)')
             else:
                 targets.append(self.cell_db(cell0[0]))
         cell_db = CellDatabase(url, self.params['database_connect_timeout'])
@@ -193,33 +177,27 @@ class DbSyncModule(NovaCellsModule):
         before = {db.name: db.schema_version() for db in targets}
         head = self.expected_head()
         decision = decide(before, head)
-        if decision == CURRENT:
-            # Every database is at the head of the installed Nova: nova-manage would do nothing.
-            after, changed = dict(before), False
-        elif self.check_mode:
-            self.nova_manage.run(command, args)
-            after = {name: head if head else version for name, version in before.items()}
-            changed = decision == BEHIND or any(v is None for v in before.values())
-            if decision == UNKNOWN and not changed:
-                self.ansible.warn('could not find the Nova installation behind %s to read its schema head; '
-                                  'only never-synced databases are reported as changing' % ' '.join(self.params['nova_manage']))
-        else:
-            self.nova_manage.run(command, args)
-            after = {db.name: db.schema_version() for db in targets}
-            changed = after != before
+        tracker = DiffTracker()
+        for name, version in before.items():
+            # Behind or unknown: nova-manage runs (with the head unknown, it is the one that knows).
+            tracker.add(name, version, head, equal=lambda _before, _after: decision == CURRENT)
+        ran, after = self.converge(tracker, apply=lambda: self.nova_manage.run(command, args),
+                                   reread=lambda: {db.name: db.schema_version() for db in targets},
+                                   desired={name: head or version for name, version in before.items()})
+        after = after if ran else dict(before)
+        changed = after != before
+        if self.check_mode and decision == UNKNOWN:
+            changed = any(version is None for version in before.values())
+            if not changed:
+                self.ansible.warn(f"could not find the Nova installation behind {' '.join(self.params['nova_manage'])} to read its "
+                                  'schema head; only never-synced databases are reported as changing')
         versions = {name: dict(before=before[name], after=after[name]) for name in before}
-        result = dict(changed=changed, versions=versions, head=head)
-        if self.diff_mode:
-            result['diff'] = dict(before={n: v['before'] for n, v in versions.items()},
-                                  after={n: v['after'] for n, v in versions.items()})
-        self.exit(**result)
+        return self.changed_result(tracker, changed, before, after, versions=versions, head=head)
 
     def expected_head(self):
-        """The head revision of the Nova installation behind nova-manage, when it is a local Python script."""
-        if len(self.params['nova_manage']) != 1:
-            return None
+        """The head revision of the Nova installation behind nova-manage (found by the base class's ``nova_python()``)."""
         run_command = functools.partial(self.ansible.run_command, handle_exceptions=False)
-        versions_dir = installed_migrations(run_command, self.params['nova_manage'][0], self.params['database'])
+        versions_dir = installed_migrations(run_command, self.nova_python(), self.params['database'])
         return head_revision(versions_dir) if versions_dir else None
 
 

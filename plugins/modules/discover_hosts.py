@@ -20,15 +20,7 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
-  - nova.cells._attributes.actiongroup_cells
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - nova.cells._attributes.action
 options:
   cell:
     description:

@@ -24,17 +24,12 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
-  - nova.cells._attributes.actiongroup_cells
+  - nova.cells._attributes.action
 attributes:
   check_mode:
     support: partial
     details: Nova cannot count pending online migrations without running them; check mode runs nothing, reports the
       commands that would run and C(changed=false).
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
 options:
   cells:
     description:
@@ -129,8 +124,7 @@ class OnlineDataMigrationsModule(NovaCellsModule):
                 raise NovaCellsError('cells and local=true exclude each other: local=true migrates the database of '
                                      'config_files, cells the databases of the named cell mappings')
             if not self.config.database_connection:
-                raise NovaCellsError('local=true migrates [database]/connection of %s, which is not set'
-                                     % ', '.join(self.params['config_files']))
+                raise NovaCellsError('local=true migrates [database]/connection of {}, which is not set'.format(', '.join(self.params['config_files'])))
             return [('local', self.nova_manage)]
         try:
             cells = select_cells(self.api_db().cells(), self.params['cells'])
@@ -144,9 +138,9 @@ class OnlineDataMigrationsModule(NovaCellsModule):
 
     def run(self):
         if self.params['max_count'] < 1:
-            raise NovaCellsError('max_count must be a positive number of rows per batch, not %d' % self.params['max_count'])
+            raise NovaCellsError(f"max_count must be a positive number of rows per batch, not {self.params['max_count']}")
         if self.params['max_batches'] < 1:
-            raise NovaCellsError('max_batches must be at least 1, not %d' % self.params['max_batches'])
+            raise NovaCellsError(f"max_batches must be at least 1, not {self.params['max_batches']}")
         args = migration_args(self.params['max_count'])
         report, total = {}, 0
         for label, runner in self.targets():
@@ -167,13 +161,13 @@ class OnlineDataMigrationsModule(NovaCellsModule):
                 if result.status != MORE:
                     break
                 if entry['batches'] >= self.params['max_batches']:
-                    raise NovaCellsError('online data migrations of %r still report more work after %d batches of %d rows; '
-                                         'raise max_batches or max_count' % (label, entry['batches'], self.params['max_count']),
+                    raise NovaCellsError(f"online data migrations of {label!r} still report more work after {entry['batches']} batches of "
+                                         f"{self.params['max_count']} rows; raise max_batches or max_count",
                                          cells=report, migrated=total + entry['migrated'])
             total += entry['migrated']
             if entry['errors']:
-                self.ansible.warn('online data migrations of %r: %s raised but others progressed; the exception is in '
-                                  "nova-manage's log" % (label, ', '.join(entry['errors'])))
+                self.ansible.warn('online data migrations of {!r}: {} raised but others progressed; the exception is in '
+                                  "nova-manage's log".format(label, ', '.join(entry['errors'])))
         self.exit(changed=total > 0, migrated=total, cells=report)
 
 

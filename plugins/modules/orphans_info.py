@@ -25,9 +25,7 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
-  - nova.cells._attributes.info_module
-  - nova.cells._attributes.actiongroup_cells
+  - nova.cells._attributes.info
 options:
   cells:
     description:
@@ -121,7 +119,7 @@ class OrphansInfoModule(NovaCellsModule):
 
     def run(self):
         if self.params['max_uuids'] < 0:
-            raise NovaCellsError('max_uuids must be 0 or more, not %d' % self.params['max_uuids'])
+            raise NovaCellsError(f"max_uuids must be 0 or more, not {self.params['max_uuids']}")
         api_db = self.api_db()
         try:
             cells = select_cells(regular_cells(api_db.cells()), self.params['cells'])

@@ -19,15 +19,7 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
-  - nova.cells._attributes.actiongroup_cells
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - nova.cells._attributes.action
 options:
   all:
     description:
@@ -75,7 +67,6 @@ commands:
   elements: str
 '''
 
-from ansible_collections.nova.cells.plugins.module_utils._databases import CellDatabase
 from ansible_collections.nova.cells.plugins.module_utils._housekeeping import parse_before, parse_purge, purge_args, purgeable_rows
 from ansible_collections.nova.cells.plugins.module_utils._module import NovaCellsError, NovaCellsModule
 from ansible_collections.nova.cells.plugins.module_utils._nova_manage import OK
@@ -91,15 +82,6 @@ class PurgeModule(NovaCellsModule):
     }
     module_kwargs = dict(supports_check_mode=True)
 
-    def databases(self):
-        if self.params['all_cells']:
-            return [(cell['name'] or cell['uuid'], self.cell_db(cell)) for cell in self.api_db().cells()]
-        url = self.config.database_connection
-        if not url:
-            raise NovaCellsError('all_cells=false purges [database]/connection of %s, which is not set'
-                                 % ', '.join(self.params['config_files']))
-        return [('DB', CellDatabase(url, self.params['database_connect_timeout']))]
-
     def run(self):
         purge_all, before_text = self.params['all'], self.params['before']
         if purge_all == (before_text is not None):
@@ -113,9 +95,9 @@ class PurgeModule(NovaCellsModule):
         args = purge_args(purge_all=purge_all, before=before_text, all_cells=self.params['all_cells'])
         if self.check_mode:
             pending = {}
-            for label, database in self.databases():
+            for label, database in self.cell_databases(self.params['all_cells'], 'purges'):
                 for table, rows in purgeable_rows(database, before=before).items():
-                    pending['%s.%s' % (label, table)] = rows
+                    pending[f'{label}.{table}'] = rows
             self.nova_manage.run(COMMAND, args)
             total = sum(pending.values())
             self.exit(changed=total > 0, purged={}, total=total, pending=pending)

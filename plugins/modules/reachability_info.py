@@ -18,9 +18,7 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
-  - nova.cells._attributes.info_module
-  - nova.cells._attributes.actiongroup_cells
+  - nova.cells._attributes.info
 options:
   cells:
     description:
@@ -85,11 +83,11 @@ class ReachabilityInfoModule(NovaCellsModule):
         if (url or '').startswith('none:'):
             return dict(reachable=None, error=None)
         try:
-            targets = queue_targets(parse_transport_url(url, 'transport URL of cell %r' % cell['name']))
+            targets = queue_targets(parse_transport_url(url, 'transport URL of cell {!r}'.format(cell['name'])))
         except UrlError as exc:
             return dict(reachable=False, error=self.mask(str(exc)))
         if not targets:
-            return dict(reachable=False, error='the transport URL of cell %r names no broker' % cell['name'])
+            return dict(reachable=False, error='the transport URL of cell {!r} names no broker'.format(cell['name']))
         errors = [error for error in (amqp_login(*target, timeout=self.params['queue_timeout']) for target in targets) if error]
         # oslo.messaging fails over between brokers: one that answers is enough; report the others.
         return dict(reachable=len(errors) < len(targets), error=self.mask('; '.join(errors)) if errors else None)

@@ -25,19 +25,13 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common.without_database
-  - nova.cells._attributes
-  - nova.cells._attributes.actiongroup_cells
+  - nova.cells._attributes.state
   - ansible.builtin.files
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details:
       - The diff is the whole file before and after, with every password masked (passwords inside URLs and the values
         of password/secret options).
-  idempotent:
-    support: full
 options:
   path:
     description:

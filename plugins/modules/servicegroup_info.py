@@ -18,9 +18,7 @@ description:
   - Reads files only; changes nothing. Never returns a password.
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
-  - nova.cells._attributes
-  - nova.cells._attributes.info_module
-  - nova.cells._attributes.actiongroup_cells
+  - nova.cells._attributes.info
 options:
   config_files:
     description:
@@ -63,8 +61,7 @@ def main():
     except ConfigError as exc:
         module.fail_json(msg=str(exc))
     if not config.files:
-        module.fail_json(msg='none of %s exists; set config_files to the nova.conf of this node'
-                         % ', '.join(module.params['config_files']))
+        module.fail_json(msg='none of {} exists; set config_files to the nova.conf of this node'.format(', '.join(module.params['config_files'])))
     module.exit_json(changed=False, settings=servicegroup_settings(config), files=config.files)
 
 

@@ -18,15 +18,7 @@ description:
 author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells.common
-  - nova.cells._attributes
-  - nova.cells._attributes.actiongroup_cells
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - nova.cells._attributes.action
 options:
   nova_status:
     description:
@@ -120,24 +112,24 @@ class StatusCheckModule(NovaCellsModule):
         base = self.nova_manage
         command = nova_status_command(self.params['nova_status'], self.params['nova_manage'])
         if shutil.which(command[0]) is None:
-            raise NovaCellsError('nova_status %s: command not found; set nova_status to the nova-status command on this '
-                                 'host, e.g. [/opt/nova/bin/nova-status]' % command[0])
+            raise NovaCellsError(f'nova_status {command[0]}: command not found; set nova_status to the nova-status command on this '
+                                 'host, e.g. [/opt/nova/bin/nova-status]')
         runner = NovaManage(base._run_command, command, base.config_files, fail_fast=base.fail_fast,  # pylint: disable=protected-access
                             secrets=base._secrets, check_mode=self.check_mode)  # pylint: disable=protected-access
         runner.commands = base.commands
         result = runner.run(('upgrade', 'check'), changes_state=False)
         checks = parse_status(result.stdout)
         if not checks:
-            raise NovaCellsError('nova-status printed no check results (rc %d): %s' % (result.rc, result.stdout.strip()[-2000:]),
+            raise NovaCellsError(f'nova-status printed no check results (rc {result.rc}): {result.stdout.strip()[-2000:]}',
                                  exit_code=result.rc)
         summary = summarize_status(checks)
         considered = [check for check in checks if check['check'] not in self.params['ignore']]
         problems = status_problems(considered, self.params['fail_on'])
         self.result.update(checks=checks, summary=summary, exit_code=result.rc, problems=[check['check'] for check in problems])
         if problems:
-            raise NovaCellsError('nova-status upgrade check: %s' % '; '.join(
-                '%s: %s%s' % (check['check'], check['result'], ' (%s)' % check['details'] if check['details'] else '')
-                for check in problems))
+            raise NovaCellsError('nova-status upgrade check: {}'.format('; '.join(
+                '{}: {}{}'.format(check['check'], check['result'], ' ({})'.format(check['details']) if check['details'] else '')
+                for check in problems)))
         self.exit(changed=False)
 
 

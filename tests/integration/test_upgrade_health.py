@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from harness import Lab
-from harness.lab import NOVA_DB_PASSWORD, RABBIT_PASSWORD
+from harness.deployment import SCHEMA_PLAYBOOK, deployment_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 API_DB = "nova_api_upg"
@@ -34,66 +34,14 @@ NO_KEYSTONE = ["Service User Token Configuration"]
 # The instances inserted by SQL carry no hw_machine_type (a libvirt setting; the lab's computes are fake).
 LAB_STATUS_IGNORE = [*NO_KEYSTONE, "hw_machine_type unset"]
 
-CONFIGURE = """\
-- name: Configure every Nova host
-  hosts: all
-  gather_facts: false
-  roles:
-    - role: nova.cells.nova_conf
-- name: Build the schema and the cell mappings
-  hosts: ctl
-  gather_facts: false
-  tasks:
-    - name: Cells bootstrap, schema step
-      ansible.builtin.include_role:
-        name: nova.cells.cells
-        tasks_from: schema
-"""
+CONFIGURE = SCHEMA_PLAYBOOK
 
 
 def inventory(lab: Lab, root: Path, **extra) -> dict:
-    variables = {
-        "ansible_connection": "local",
-        "nova_conf_dir": f"{root}/{{{{ inventory_hostname }}}}",
-        "nova_systemd_dir": f"{root}/{{{{ inventory_hostname }}}}/systemd",
-        "nova_conf_group": "daemon",
-        "nova_conf_restart_services": False,
-        "nova_conf_validate": False,
-        "nova_manage": [str(lab.nova_bin / "nova-manage")],
-        "nova_database_host": "127.0.0.1",
-        "nova_database_port": lab.mariadb.port,
-        "nova_database_password": NOVA_DB_PASSWORD,
-        "nova_api_database_name": API_DB,
-        "nova_cell0_database_name": CELL_DBS["cell0"],
-        "nova_rabbit_hosts": ["127.0.0.1"],
-        "nova_rabbit_port": lab.rabbitmq.port,
-        "nova_rabbit_password": RABBIT_PASSWORD,
-        "nova_rabbit_vhost": VHOSTS["api"],
-        "nova_cells": {"cell1": {"database_name": CELL_DBS["cell1"], "rabbit_vhost": VHOSTS["cell1"]}},
-        "nova_api_mq_shared_cell": "",
-        "nova_cell_url_templates": True,
-        "nova_state_path": f"{lab.dir}/state/{{{{ inventory_hostname }}}}",
-        "nova_lock_path": f"{lab.dir}/lock/{{{{ inventory_hostname }}}}",
-        "nova_my_ip": "127.0.0.1",
-        "nova_compute_driver": "fake.FakeDriverWithoutFakeNodes",
-        "nova_conductor_workers": 1,
-        "nova_placement_options": {"auth_type": "admin_token", "endpoint": lab.placement.url, "token": "admin"},
-        "nova_cells_wait_timeout": 120,
-        "nova_upgrade_status_ignore": NO_KEYSTONE,
-    }
-    variables.update(extra)
-    return {
-        "all": {
-            "vars": variables,
-            "children": {
-                "nova_api": {"hosts": {"ctl": {}}},
-                "nova_scheduler": {"hosts": {"ctl": {}}},
-                "nova_super_conductor": {"hosts": {"ctl": {}}},
-                "nova_cell_conductor": {"hosts": {"upgc1cond": {}}},
-                "nova_compute": {"hosts": {"upgcmp1": {}}},
-            },
-        }
-    }
+    extra.setdefault("nova_upgrade_status_ignore", NO_KEYSTONE)
+    return deployment_inventory(lab, root, api_database=API_DB, cell0_database=CELL_DBS["cell0"], api_vhost=VHOSTS["api"],
+                                cells={"cell1": {"database_name": CELL_DBS["cell1"], "rabbit_vhost": VHOSTS["cell1"]}},
+                                cell_conductor="upgc1cond", compute="upgcmp1", **extra)
 
 
 def revision(lab: Lab, database: str) -> str:

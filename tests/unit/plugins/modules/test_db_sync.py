@@ -11,6 +11,7 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.nova.cells.plugins.module_utils._releases import nova_python
 from ansible_collections.nova.cells.plugins.modules import db_sync
 
 HEAD = '13863f4e1612'
@@ -143,7 +144,7 @@ def test_installed_migrations_follows_the_shebang(tmp_path, shebang):
         seen.append(argv)
         return 0, '%s\n' % package, ''
 
-    versions = db_sync.installed_migrations(run_command, str(script), 'cell')
+    versions = db_sync.installed_migrations(run_command, nova_python([str(script)]), 'cell')
     assert versions == str(package / 'db' / 'main' / 'migrations' / 'versions')
     assert db_sync.head_revision(versions) == HEAD
     assert seen[0][:-2] == shebang[2:].split()
@@ -151,11 +152,11 @@ def test_installed_migrations_follows_the_shebang(tmp_path, shebang):
 
 def test_installed_migrations_gives_up_quietly(tmp_path):
     script, _package = make_nova(tmp_path, '#!/bin/sh')
-    assert db_sync.installed_migrations(lambda argv: (0, '', ''), str(script), 'cell') is None
+    assert db_sync.installed_migrations(lambda argv: (0, '', ''), nova_python([str(script)]), 'cell') is None
 
     def missing(argv):
         raise OSError(2, 'No such file or directory')
 
     script.write_text('#!/nonexistent/python3\n')
-    assert db_sync.installed_migrations(missing, str(script), 'cell') is None
-    assert db_sync.installed_migrations(lambda argv: (1, '', 'ImportError'), str(script), 'api') is None
+    assert db_sync.installed_migrations(missing, nova_python([str(script)]), 'cell') is None
+    assert db_sync.installed_migrations(lambda argv: (1, '', 'ImportError'), nova_python([str(script)]), 'api') is None
