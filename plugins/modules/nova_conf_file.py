@@ -161,7 +161,6 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 
-
 def _sha1(data):
     return hashlib.sha1(data).hexdigest()  # a checksum, as Ansible computes them (copy, stat, find)
 
