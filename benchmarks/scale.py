@@ -358,6 +358,13 @@ class Bench:
             role_runs.append(time.monotonic() - started)
             assert not role_playbook.failed and not role_playbook.changed, role_playbook.stdout[-2000:]
         role_seconds = statistics.median(role_runs)
+        empty_runs = []
+        for _round in range(3):
+            started = time.monotonic()
+            empty = self.runner.run_playbook([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [{'name': 'nothing', 'ansible.builtin.meta': 'noop'}]}])
+            empty_runs.append(time.monotonic() - started)
+            assert not empty.failed, empty.stdout[-2000:]
+        empty_seconds = statistics.median(empty_runs)
         run, result = self.module('cell', {'cells': mappings}, label=f'cell with cells, {n} converged')
         assert not result['changed'] and result['commands'] == [] and len(result['cells']) == n, result
         one_cell_process = run
@@ -382,6 +389,9 @@ class Bench:
                              manage_seconds, role_seconds, 'faster', 30,
                              note=f'median of 3 runs ({", ".join(f"{value:.1f}" for value in role_runs)} s); `cell` with {n} cells as one '
                                   f'process {one_cell_process.seconds:.2f} s (work {one_cell_process.timings["work"]:.2f} s)'))
+        self.rows.append(Row('1', '  ceiling: an ansible-playbook run with no module (meta: noop)', 'nova-manage', manage_seconds, empty_seconds,
+                             'faster', None, note=f'median of 3 runs ({", ".join(f"{value:.1f}" for value in empty_runs)} s): '
+                                                  'ansible-playbook start-up alone, what no role can go below'))
 
     # -- 4. service_status -------------------------------------------------------------------------
     def bench_service_status(self):
