@@ -81,7 +81,8 @@ options:
   state:
     description:
       - V(present) creates the cell or updates drifted URLs, name or disabled flag.
-      - V(absent) deletes it with C(nova-manage cell_v2 delete_cell). Not with O(cells): cells are deleted one at a time.
+      - V(absent) deletes it with C(nova-manage cell_v2 delete_cell). Not with O(cells), which only creates and updates;
+        cells are deleted one at a time.
     type: str
     choices: [present, absent]
     default: present
