@@ -49,7 +49,7 @@ def test_first_run_creates_directory_and_file_then_nothing_changes(tmp_path, run
     second = run(**args(tmp_path), _ansible_diff=True)
     assert second['changed'] is False and second['existed'] is True and second['content_changed'] is False
     assert second['diff']['before'] == {} and second['diff']['after'] == {}
-    assert [name for name in os.listdir(tmp_path / 'etc')] == ['nova.conf']   # no temporary file left
+    assert os.listdir(tmp_path / 'etc') == ['nova.conf']   # no temporary file left
 
 
 def test_check_mode_writes_nothing_and_reports_the_change(tmp_path, run):
