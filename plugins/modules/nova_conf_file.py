@@ -105,7 +105,8 @@ notes:
   - The role C(nova.cells.nova_conf) validates a nova.conf that would change against Nova's option definitions before
     this module writes it.
 seealso:
-  - module: ansible.builtin.copy
+  - module: nova.cells.servicegroup
+    description: Writes the ServiceGroup options into a nova.conf that something else manages.
 '''
 
 EXAMPLES = r'''
