@@ -474,8 +474,10 @@ def expected_computes(compute_hosts, hostvars, cell_names):
 def cells_plan(model, selected, manage_dir, hostname):
     """What the cells role handles: the cells, their nova-manage configs and the refusals.
 
-    Returns {names, problems, files: [{name, path, label, database, transport_url}]} where files holds the API-level
-    config (cell0, the cell mappings) and one per selected cell.
+    Returns {names, problems, files: [{name, path, label, database, transport_url}], mappings} where files holds the
+    API-level config (cell0, the cell mappings) and one per selected cell, and mappings the selected cells as the
+    ``cells`` option of nova.cells.cell takes them ({name, database_connection, transport_url, disabled}; disabled None
+    keeps the stored flag).
     """
     cells = model['cells']
     names = list(selected) if selected else list(cells)
@@ -500,7 +502,10 @@ def cells_plan(model, selected, manage_dir, hostname):
         if name in cells:
             files.append({'name': name, 'path': f'{manage_dir}/cell-{name}.conf', 'label': 'cell ' + name,
                           'database': cells[name]['database'], 'transport_url': cells[name]['transport']})
-    return {'names': names, 'problems': problems, 'files': files}
+    mappings = [{'name': name, 'database_connection': cells[name]['mapping_database'], 'transport_url': cells[name]['mapping_transport'],
+                 'disabled': cells[name]['disabled']}
+                for name in names if name in cells]
+    return {'names': names, 'problems': problems, 'files': files, 'mappings': mappings}
 
 
 def servicegroup_reader(settings):

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: cell
-short_description: Manage a Nova cells v2 cell mapping by exact name
+short_description: Manage Nova cells v2 cell mappings by exact name
 version_added: 0.1.0
 description:
   - Creates, updates, enables, disables and deletes one cell mapping through the real C(nova-manage cell_v2) commands
     (C(map_cell0), C(create_cell), C(update_cell), C(delete_cell)).
+  - With O(cells), creates or updates several cell mappings in one module run (one process and one read of
+    C(cell_mappings) when nothing is to do, instead of one task per cell); every cell is handled as with O(name).
   - The cell is addressed by its exact O(name). Nova does not keep cell names unique; this module does, and fails when
     the name is already used by more than one cell mapping, listing their uuids.
   - State is read directly from the API database (C(cell_mappings)), so template URLs are compared as templates,
@@ -33,8 +35,36 @@ options:
       - The exact name of the cell. V(cell0) manages cell0 (uuid C(00000000-0000-0000-0000-000000000000)) through
         C(map_cell0).
       - With O(uuid), the cell with that uuid is renamed to O(name) if needed.
+      - Exactly one of O(name) and O(cells) is required.
     type: str
-    required: true
+  cells:
+    description:
+      - Several cells to create or update (O(state=present) only), in this order, each as with O(name), O(uuid),
+        O(database_connection), O(transport_url) and O(disabled). The other options apply to every cell.
+      - Every entry is validated before anything changes. The mappings are read once; only cells that need a change
+        take the named lock, read their mapping again under it and run C(nova-manage).
+      - The result lists every cell in RV(cells), in this order; a failure stops at that cell and reports the cells
+        handled before it.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: The exact name of the cell (V(cell0) maps cell0).
+        type: str
+        required: true
+      uuid:
+        description: Address the cell by uuid, as O(uuid).
+        type: str
+      database_connection:
+        description: As O(database_connection).
+        type: str
+      transport_url:
+        description: As O(transport_url).
+        type: str
+      disabled:
+        description: As O(disabled); omitted or V(null) keeps the current flag.
+        type: bool
   uuid:
     description:
       - Address the cell by uuid instead of by name, for example to rename it or to remove one of several cells that
@@ -43,7 +73,8 @@ options:
   state:
     description:
       - V(present) creates the cell or updates drifted URLs, name or disabled flag.
-      - V(absent) deletes it with C(nova-manage cell_v2 delete_cell).
+      - V(absent) deletes it with C(nova-manage cell_v2 delete_cell). Not with O(cells), which only creates and updates;
+        cells are deleted one at a time.
     type: str
     choices: [present, absent]
     default: present
@@ -103,6 +134,17 @@ EXAMPLES = r'''
     database_connection: "{scheme}://{username}:{password}@db2/nova_cell2?{query}"
     transport_url: "{scheme}://{username}:{password}@mq2:{port}/cell2"
 
+- name: Create or update every cell in one run (one process; nothing runs when all of them are converged)
+  nova.cells.cell:
+    cells:
+      - name: cell1
+        database_connection: "mysql+pymysql://nova:{{ nova_db_password }}@db1/nova_cell1"
+        transport_url: "rabbit://nova:{{ nova_mq_password }}@mq1:5672/cell1"
+      - name: cell2
+        database_connection: "mysql+pymysql://nova:{{ nova_db_password }}@db2/nova_cell2"
+        transport_url: "rabbit://nova:{{ nova_mq_password }}@mq2:5672/cell2"
+        disabled: false
+
 - name: Put cell2 in maintenance
   nova.cells.cell:
     name: cell2
@@ -118,7 +160,7 @@ EXAMPLES = r'''
 RETURN = r'''
 cell:
   description: The cell after the run (before, when O(state=absent) deleted it); passwords masked.
-  returned: always
+  returned: with O(name)
   type: dict
   contains:
     uuid:
@@ -155,6 +197,7 @@ restart_required:
   description:
     - Nova services that must be told about the change, per L(Nova's cells guide,https://docs.openstack.org/nova/latest/admin/cells.html).
     - V(scheduler_sighup) after a new, renamed, enabled or disabled cell; V(api), V(conductor), V(scheduler) restarts after URL changes.
+    - With O(cells), the union over all cells.
     - The role C(nova.cells.cells) restarts nova-scheduler and nova-api for V(scheduler_sighup), because Nova 34's scheduler keeps
       its cached cells after a SIGHUP.
   returned: always
@@ -162,9 +205,38 @@ restart_required:
   elements: str
   sample: [scheduler_sighup]
 diff:
-  description: The cell before and after, passwords masked.
+  description:
+    - The cell before and after, passwords masked.
+    - With O(cells), the cells that changed, by name (C(before) and C(after) are dicts of cells).
   returned: when diff mode is on
   type: dict
+cells:
+  description: With O(cells), one entry per cell in the order given (up to the failing one when the run fails).
+  returned: with O(cells)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The name given.
+      type: str
+      sample: cell1
+    changed:
+      description: Whether this cell's mapping changed (would change in check mode).
+      type: bool
+      sample: false
+    cell:
+      description: As RV(cell) for this cell.
+      type: dict
+    restart_required:
+      description: As RV(restart_required) for this cell.
+      type: list
+      elements: str
+      sample: []
+    commands:
+      description: The nova-manage command lines run for this cell, passwords masked.
+      type: list
+      elements: str
+      sample: []
 instances:
   description: Up to 10 of the live instances (uuids) that made O(state=absent) refuse to delete the cell; the message names them.
   returned: on that failure
@@ -200,7 +272,14 @@ _FIELDS = ('name', 'transport_url', 'database_connection', 'disabled')
 
 class CellModule(NovaCellsModule):
     argument_spec = dict(
-        name=dict(type='str', required=True),
+        name=dict(type='str'),
+        cells=dict(type='list', elements='dict', options=dict(
+            name=dict(type='str', required=True),
+            uuid=dict(type='str'),
+            database_connection=dict(type='str', no_log=False),
+            transport_url=dict(type='str', no_log=False),
+            disabled=dict(type='bool'),
+        )),
         uuid=dict(type='str'),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         database_connection=dict(type='str', no_log=False),
@@ -209,17 +288,16 @@ class CellModule(NovaCellsModule):
         force=dict(type='bool', default=False),
         lock_timeout=dict(type='int', default=60),
     )
-    module_kwargs = dict(supports_check_mode=True)
+    module_kwargs = dict(supports_check_mode=True, required_one_of=[('name', 'cells')],
+                         mutually_exclusive=[('name', 'cells'), ('cells', 'uuid'), ('cells', 'database_connection'),
+                                             ('cells', 'transport_url'), ('cells', 'disabled')])
 
     def run(self):
+        if self.params['cells'] is not None:
+            return self.run_many()
         params = self.params
         self.register_url_secrets(params['database_connection'], params['transport_url'])
-        validate_name(params['name'])
-        uuid = validate_uuid(params['uuid']) if params['uuid'] else None
-        self.is_cell0 = params['name'] == CELL0_NAME or uuid == CELL0_UUID
-        if self.is_cell0 and uuid is None:
-            uuid = CELL0_UUID
-        self.restart_required = set()
+        uuid = self.select_cell()
 
         if params['state'] == 'absent':
             return self.ensure_absent(self.api_db(), uuid)
@@ -228,6 +306,82 @@ class CellModule(NovaCellsModule):
         if self.check_mode:
             return self.ensure_present(api_db, uuid)
         with api_db.named_lock('cell:%s' % (uuid or params['name']), params['lock_timeout']):
+            return self.ensure_present(api_db, uuid)
+
+    def select_cell(self):
+        """Validate name and uuid of the cell in ``self.params``; set ``is_cell0`` and a fresh ``restart_required``."""
+        params = self.params
+        validate_name(params['name'])
+        uuid = validate_uuid(params['uuid']) if params['uuid'] else None
+        self.is_cell0 = params['name'] == CELL0_NAME or uuid == CELL0_UUID
+        if self.is_cell0 and uuid is None:
+            uuid = CELL0_UUID
+        self.restart_required = set()
+        return uuid
+
+    # -- several cells -----------------------------------------------------------------------
+    def run_many(self):
+        """``cells``: every entry as with ``name``, in one process.
+
+        All entries are validated first (bad input changes nothing). The mappings are read once; a cell that is
+        converged in that read is reported unchanged without a lock. A cell that needs a change goes the way of a
+        single ``name`` run: named lock, read again under it, compare, nova-manage, read back.
+        """
+        common = self.params
+        if common['state'] != 'present':
+            raise NovaCellsError('cells creates or updates cell mappings (state=present); delete cells one at a time with name and state=absent')
+        items = []
+        for index, entry in enumerate(common['cells']):
+            self.register_url_secrets(entry.get('database_connection'), entry.get('transport_url'))
+            params = dict(common, name=entry['name'], uuid=entry.get('uuid'), cells=None,
+                          database_connection=entry.get('database_connection'), transport_url=entry.get('transport_url'),
+                          disabled=entry.get('disabled'))
+            self.params = params
+            try:
+                uuid = self.select_cell()
+                self.validate_present_input()
+            except NovaCellsError as exc:
+                raise NovaCellsError(f'cells[{index}] ({entry["name"]!r}): {exc}', **exc.extra) from None
+            finally:
+                self.params = common
+            items.append((params, uuid, self.is_cell0))
+        names = [params['name'] for params, _uuid, _is_cell0 in items]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise NovaCellsError('cells names {} more than once; give each cell once'.format(', '.join(repr(name) for name in repeated)))
+
+        api_db = self.api_db()
+        cells = api_db.cells()
+        results, before, after, restart_required = [], {}, {}, set()
+        self.result['cells'] = results   # kept as it grows: a failure reports the cells handled before it
+        for params, uuid, is_cell0 in items:
+            self.params, self.is_cell0, self.restart_required = params, is_cell0, set()
+            first_command = len(self._commands())
+            try:
+                result = self.ensure_present_many(api_db, cells, uuid)
+            finally:
+                self.params = common
+            if result['changed']:
+                cells = api_db.cells()
+                before[params['name']] = result['diff']['before'] if 'diff' in result else None
+                after[params['name']] = result['diff']['after'] if 'diff' in result else None
+            restart_required.update(result['restart_required'])
+            results.append(dict(name=params['name'], changed=result['changed'], cell=result['cell'],
+                                restart_required=result['restart_required'], commands=self._commands()[first_command:]))
+        outcome = dict(changed=any(entry['changed'] for entry in results), cells=results, restart_required=sorted(restart_required))
+        if self.diff_mode:
+            outcome['diff'] = {'before': before, 'after': after}
+        return outcome
+
+    def ensure_present_many(self, api_db, cells, uuid):
+        current = find_cell(cells, name=self.params['name'], uuid=uuid)
+        if current is not None and not (self.is_cell0 and self.params['disabled'] is False and current['disabled']):
+            tracker = self.tracker(current, self.desired_cell(current))
+            if not tracker.changed:
+                return self.report(tracker, current, current, changed=False)
+        if self.check_mode:
+            return self.ensure_present(api_db, uuid)
+        with api_db.named_lock('cell:%s' % (uuid or self.params['name']), self.params['lock_timeout']):
             return self.ensure_present(api_db, uuid)
 
     # -- input -----------------------------------------------------------------------------

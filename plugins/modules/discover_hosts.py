@@ -26,6 +26,13 @@ options:
     description:
       - Only discover hosts in this cell (exact name). Default is every cell except cell0.
     type: str
+  cells:
+    description:
+      - Only discover hosts in these cells (exact names), in one module run. Default is every cell except cell0.
+      - Mutually exclusive with O(cell). An empty list discovers nothing.
+    type: list
+    elements: str
+    version_added: 0.2.0
   by_service:
     description:
       - Look for C(nova-compute) services instead of compute nodes (C(--by-service)), for example for ironic.
@@ -78,6 +85,10 @@ EXAMPLES = r'''
 - name: Map new hosts of cell2 only
   nova.cells.discover_hosts:
     cell: cell2
+
+- name: Map new hosts of the cells this play manages, in one run
+  nova.cells.discover_hosts:
+    cells: [cell2, cell3]
 
 - name: Map thousands of new hosts in seconds (set-based SQL, same rows as nova-manage)
   nova.cells.discover_hosts:
@@ -143,19 +154,26 @@ def parse_mapped_hosts(stdout):
 class DiscoverHostsModule(NovaCellsModule):
     argument_spec = dict(
         cell=dict(type='str'),
+        cells=dict(type='list', elements='str'),
         by_service=dict(type='bool', default=False),
         retries=dict(type='int', default=5),
         retry_delay=dict(type='float', default=3),
         engine=dict(type='str', default='nova_manage', choices=['nova_manage', 'direct']),
     )
-    module_kwargs = dict(supports_check_mode=True)
+    module_kwargs = dict(supports_check_mode=True, mutually_exclusive=[('cell', 'cells')])
 
     def run(self):
         if self.params['retries'] < 0 or self.params['retry_delay'] < 0:
             raise NovaCellsError('retries and retry_delay must not be negative')
         api_db = self.api_db()
         cells = api_db.cells()
-        targets = [require_cell(cells, self.params['cell'])] if self.params['cell'] else regular_cells(cells)
+        if self.params['cells'] is not None:
+            names = list(dict.fromkeys(self.params['cells']))
+            targets = [require_cell(cells, name) for name in names]
+        elif self.params['cell']:
+            targets = [require_cell(cells, self.params['cell'])]
+        else:
+            targets = regular_cells(cells)
         for cell in targets:
             find_cell(cells, name=cell['name'])  # duplicate names are an error here too
 

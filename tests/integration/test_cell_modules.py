@@ -284,6 +284,51 @@ def test_concurrent_creates_of_the_same_cell_yield_one_mapping(world):
     assert len([row for row in world.cells() if row['name'] == 'race']) == 1
 
 
+def test_cells_list_converges_several_cells_in_one_run_with_true_changed(world):
+    _row, db = world.new_cell('multi_a')
+    url_b, url_c = world.cell_database('nova_cm_multi_b'), world.cell_database('nova_cm_multi_c')
+    wanted = [dict(name='multi_a', database_connection=world.lab.db_url(db), transport_url=world.lab.transport_url('cm_multi_a'), disabled=True),
+              dict(name='multi_b', database_connection=url_b, transport_url=world.lab.transport_url('cm_multi_b')),
+              dict(name='multi_c', database_connection=url_c, transport_url=world.lab.transport_url('cm_multi_c'), disabled=None)]
+    before = world.checksum('cell_mappings')
+    checked = world.run('cell', check=True, diff=True, cells=wanted)
+    assert checked.changed and world.checksum('cell_mappings') == before
+    assert [(entry['name'], entry['changed']) for entry in checked['cells']] == [('multi_a', True), ('multi_b', True), ('multi_c', True)]
+
+    first = world.run('cell', diff=True, cells=wanted)
+    assert first.changed and [entry['changed'] for entry in first['cells']] == [True, True, True]
+    assert '--disable' in first['cells'][0]['commands'][0] and 'create_cell --name multi_b' in first['cells'][1]['commands'][0]
+    assert first['restart_required'] == ['scheduler_sighup'] and sorted(first['diff']['after']) == ['multi_a', 'multi_b', 'multi_c']
+    assert first['diff']['before']['multi_b'] == {} and first['diff']['after']['multi_a']['disabled'] is True
+    assert world.cell_row('multi_a')['disabled'] and not world.cell_row('multi_c')['disabled']
+    assert first['cells'][2]['cell']['uuid'] == world.cell_row('multi_c')['uuid']
+
+    second = world.run('cell', diff=True, cells=wanted)
+    assert not second.changed and second['commands'] == [] and [entry['changed'] for entry in second['cells']] == [False] * 3
+    assert second['diff'] == {'before': {}, 'after': {}}
+    assert_no_secret(world.lab, checked, first, second)
+
+
+def test_cells_list_refuses_bad_entries_before_any_write(world):
+    before = world.checksum('cell_mappings')
+    url = world.cell_database('nova_cm_multi_bad')
+    bad = world.run('cell', cells=[dict(name='multi_bad', database_connection=url, transport_url=world.lab.transport_url('cm_multi_bad')),
+                                   dict(name='cell0', disabled=True)])
+    assert bad.failed and "cells[1] ('cell0'): cell0 cannot be disabled" in bad.msg
+    assert world.checksum('cell_mappings') == before
+
+
+def test_concurrent_cells_lists_create_each_cell_once(world):
+    wanted = [dict(name=f'race_{i}', database_connection=world.cell_database(f'nova_cm_race_{i}'),
+                   transport_url=world.lab.transport_url(f'cm_race_{i}')) for i in range(3)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _i: world.run('cell', cells=wanted), range(4)))
+    assert not any(result.failed for result in results), [r.msg for r in results if r.failed]
+    for i in range(3):
+        assert sum(result['cells'][i]['changed'] for result in results) == 1
+        assert len([row for row in world.cells() if row['name'] == f'race_{i}']) == 1
+
+
 # -- delete ---------------------------------------------------------------------------------------
 
 def test_delete_cell_refuses_hosts_and_instances_and_force_deletes_mappings(world):
@@ -341,6 +386,19 @@ def test_discover_hosts_maps_new_hosts_once_and_skips_nova_manage_when_nothing_i
     assert '--strict' in first['commands'][0]
     assert not second.changed and second['commands'] == []
     assert [r['mapped'] for r in world.lab.query(db, 'SELECT mapped FROM compute_nodes ORDER BY host')] == [1, 1]
+
+
+def test_discover_hosts_with_a_list_of_cells_in_one_run(world):
+    _row, db_x = world.new_cell('disco_x')
+    _row, db_y = world.new_cell('disco_y')
+    world.add_compute_nodes(db_x, ['discox-a'])
+    world.add_compute_nodes(db_y, ['discoy-a'])
+    only_y = world.run('discover_hosts', cells=['disco_y'])
+    assert only_y.changed and only_y['mapped_hosts'] == {'disco_y': ['discoy-a']} and list(only_y['unmapped_hosts']) == ['disco_y']
+    both = world.run('discover_hosts', cells=['disco_x', 'disco_y'])
+    assert both.changed and both['mapped_hosts'] == {'disco_x': ['discox-a']}
+    again = world.run('discover_hosts', cells=['disco_x', 'disco_y'])
+    assert not again.changed and again['commands'] == [] and again['unmapped_hosts'] == {'disco_x': [], 'disco_y': []}
 
 
 def test_discover_hosts_by_service(world):

@@ -132,7 +132,7 @@ def test_check_mode_reports_a_new_cell_without_creating_it(world, bootstrapped, 
     cell3_sync = next(item for item in sync["results"] if item["_cells_item"] == "cell3")
     assert cell3_sync["changed"] and cell3_sync["versions"]["nova_roles_cell3"]["before"] is None
     create = result.task("nova.cells.cells : Create or update each cell mapping (nova-manage cell_v2 create_cell / update_cell)", "ctl")
-    changed = {item["_cells_item"]: item["changed"] for item in create["results"]}
+    changed = {item["name"]: item["changed"] for item in create["cells"]}
     assert changed == {"cell1": False, "cell2": False, "cell3": True}
     assert mappings(lab) == before
     assert lab.query(CELL_DBS["cell3"], "SHOW TABLES") == []

@@ -384,7 +384,7 @@ def test_rabbitmq_down_during_the_cells_bootstrap(nova_lab: Lab, run_playbook: C
     record_figure(SECTION, "RabbitMQ down: RabbitMQ restart", round(time.monotonic() - restart_started, 2), "s")
     assert not during.failed, during.stdout[-4000:]
     create = during.task("nova.cells.cells : Create or update each cell mapping (nova-manage cell_v2 create_cell / update_cell)", "ctl")
-    assert [item["changed"] for item in create["results"]] == [True]
+    assert [item["changed"] for item in create["cells"]] == [True]
 
     again = run_playbook(SCHEMA_PLAY, inventory=inventory, timeout=600)
     assert not again.failed, again.stdout[-4000:]

@@ -140,6 +140,10 @@ def test_cells_plan_files_expected_computes_and_refusals():
     paths = [f['path'] for f in plan['files']]
     assert paths == ['/etc/nova/manage/api.conf', '/etc/nova/manage/cell-cell1.conf', '/etc/nova/manage/cell-cell2.conf']
     assert plan['problems'] == []
+    assert [m['name'] for m in plan['mappings']] == ['cell1', 'cell2']
+    assert plan['mappings'][0] == {'name': 'cell1', 'database_connection': model['cells']['cell1']['mapping_database'],
+                                   'transport_url': model['cells']['cell1']['mapping_transport'], 'disabled': None}
+    assert [m['name'] for m in d.cells_plan(model, ['cell2', 'nosuch'], '/m', 'ctl')['mappings']] == ['cell2']
     assert 'Unknown cell(s) nosuch' in d.cells_plan(model, ['nosuch'], '/m', 'ctl')['problems'][0]
     hostvars = {'c1': {'nova_cell_name': 'cell2', 'nova_host': 'c1.example'}, 'c2': {}}
     assert d.expected_computes(['c1', 'c2', 'c3'], hostvars, ['cell1', 'cell2']) == {'cell1': ['c2', 'c3'], 'cell2': ['c1.example']}

@@ -280,3 +280,93 @@ def test_cell0_is_mapped_with_map_cell0(nova, run_module):
     result = run_module(cell, name='cell0', database_connection='mysql+pymysql://nova:Cell0Pw0rd@db/nova_cell0')
     assert result['changed'] is True and result['cell']['uuid'] == CELL0_UUID
     assert commands(nova)[0].startswith('cell_v2 map_cell0 --database_connection')
+
+
+# -- cell with cells (several in one run) -------------------------------------------------------------
+
+def _lock_statements(nova):
+    return [sql for _db, sql, _args in nova.statements if 'GET_LOCK' in sql]
+
+
+def _cell_reads(nova):
+    return [sql for _db, sql, _args in nova.statements if 'FROM cell_mappings' in sql]
+
+
+def test_cells_converged_is_one_read_no_lock_no_nova_manage(nova, run_module):
+    cell1 = nova.cell('cell1')
+    result = run_module(cell, cells=[dict(name='cell0', database_connection=nova.cell('cell0')['database_connection']),
+                                     dict(name='cell1', database_connection=CELL1_DB, transport_url=cell1['transport_url'], disabled=None)],
+                        _ansible_diff=True)
+    assert (result['changed'], result['commands'], result['restart_required']) == (False, [], [])
+    assert [(entry['name'], entry['changed'], entry['commands'], entry['restart_required']) for entry in result['cells']] == [
+        ('cell0', False, [], []), ('cell1', False, [], [])]
+    assert result['cells'][1]['cell']['database_connection'] == 'mysql+pymysql://nova:****@db/nova_cell1'
+    assert result['diff'] == {'before': {}, 'after': {}} and 'cell' not in result
+    assert len(_cell_reads(nova)) == 1 and _lock_statements(nova) == [] and nova.commands == []
+    assert secrets_in(result) == []
+
+
+def test_cells_creates_and_updates_like_one_task_per_cell(nova, run_module):
+    result = run_module(cell, cells=[dict(name='cell1', disabled=True),
+                                     dict(name='cell2', database_connection=CELL2_DB, transport_url=CELL2_MQ)], _ansible_diff=True)
+    assert result['changed'] is True and result['restart_required'] == ['scheduler_sighup']
+    first, second = result['cells']
+    assert first['changed'] and second['changed']
+    assert 'update_cell' in first['commands'][0] and first['commands'][0].endswith('--disable')
+    assert 'create_cell' in second['commands'][0] and second['cell']['uuid'] == nova.cell('cell2')['uuid']
+    assert commands(nova)[0].startswith(f'cell_v2 update_cell --cell_uuid {CELL1_UUID}') and commands(nova)[1].startswith('cell_v2 create_cell --name cell2')
+    assert result['diff']['before'] == {'cell1': result['diff']['before']['cell1'], 'cell2': {}}
+    assert result['diff']['before']['cell1']['disabled'] is False and result['diff']['after']['cell1']['disabled'] is True
+    assert result['diff']['after']['cell2']['name'] == 'cell2'
+    # the changed cells took the named lock; a second run changes nothing
+    assert len(_lock_statements(nova)) == 2
+    again = run_module(cell, cells=[dict(name='cell1', disabled=True), dict(name='cell2', database_connection=CELL2_DB, transport_url=CELL2_MQ)])
+    assert again['changed'] is False and again['commands'] == []
+    assert 'Cell2Pw0rd' not in str(result) and 'Mq2Pw0rd' not in str(result)
+
+
+def test_cells_in_check_mode_runs_nothing(nova, run_module):
+    result = run_module(cell, cells=[dict(name='cell2', database_connection=CELL2_DB, transport_url=CELL2_MQ)], _ansible_check_mode=True)
+    assert result['changed'] is True and len(result['commands']) == 1 and nova.commands == []
+    assert result['cells'][0]['changed'] is True and result['restart_required'] == ['scheduler_sighup']
+    assert [c['name'] for c in nova.cells] == ['cell0', 'cell1']
+
+
+def test_cells_validates_every_entry_before_any_change(nova, run_module):
+    cases = [
+        ([dict(name='cell2', database_connection=CELL2_DB, transport_url=CELL2_MQ), dict(name='cell0', disabled=True)],
+         "cells[1] ('cell0'): cell0 cannot be disabled"),
+        ([dict(name='cell2', database_connection=CELL2_DB, transport_url=CELL2_MQ), dict(name='bad;name')], 'cells[1]'),
+        ([dict(name='cell2', database_connection=CELL2_DB, transport_url=CELL2_MQ), dict(name='cell2')], "'cell2' more than once"),
+        ([dict(name='cell2', database_connection='nonsense', transport_url=CELL2_MQ)], "cells[0] ('cell2')"),
+    ]
+    for cells, expected in cases:
+        result = run_module(cell, cells=cells)
+        assert result.get('failed') and expected in result['msg'], (cells, result)
+    assert 'state=present' in run_module(cell, cells=[dict(name='cell1')], state='absent')['msg']
+    assert 'mutually exclusive' in run_module(cell, cells=[dict(name='cell1')], name='cell1')['msg']
+    assert 'one of the following is required' in run_module(cell)['msg']
+    assert nova.commands == [] and [c['name'] for c in nova.cells] == ['cell0', 'cell1']
+
+
+def test_cells_refusal_stops_at_that_cell_and_reports_the_earlier_ones(nova, run_module):
+    result = run_module(cell, cells=[dict(name='cell1', disabled=True),
+                                     dict(name='cell2', database_connection=CELL1_DB, transport_url=CELL2_MQ)])
+    assert result['failed'] and 'would share its database' in result['msg']
+    assert [(entry['name'], entry['changed']) for entry in result['cells']] == [('cell1', True)]
+    assert len(result['commands']) == 1 and 'update_cell' in result['commands'][0]
+    assert 'Cell1Pw0rd' not in str(result)
+
+
+def test_discover_hosts_with_cells_handles_only_those_in_one_run(nova, run_module):
+    nova.cells.append(dict(id=3, uuid='22222222-2222-4222-8222-222222222222', name='cell2', transport_url=CELL2_MQ,
+                           database_connection=CELL2_DB, disabled=0))
+    nova.add_node('cmp1')
+    nova.add_node('cmp2', database='nova_cell2')
+    result = run_module(discover_hosts, cells=['cell2'])
+    assert result['mapped_hosts'] == {'cell2': ['cmp2']} and result['unmapped_hosts'] == {'cell2': ['cmp2']}
+    result = run_module(discover_hosts, cells=['cell1', 'cell2'])
+    assert result['mapped_hosts'] == {'cell1': ['cmp1']} and result['unmapped_hosts'] == {'cell1': ['cmp1'], 'cell2': []}
+    assert run_module(discover_hosts, cells=[])['unmapped_hosts'] == {}
+    assert "there is no cell named 'cell9'" in run_module(discover_hosts, cells=['cell1', 'cell9'])['msg']
+    assert 'mutually exclusive' in run_module(discover_hosts, cells=['cell1'], cell='cell1')['msg']

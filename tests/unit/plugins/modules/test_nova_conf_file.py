@@ -1,0 +1,108 @@
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+"""nova_conf_file: the directory, the file (written only when it differs), check mode, diff without content, stale files."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.nova.cells.plugins.modules import nova_conf_file
+
+SECRET = 'S3cret+Pw/1'
+CONTENT = f'[database]\nconnection = mysql+pymysql://nova:{SECRET}@db/nova\n'
+
+
+@pytest.fixture
+def run(capsys):
+    def run_module(**args):
+        with patch_module_args(args), pytest.raises(SystemExit):
+            nova_conf_file.main()
+        out = capsys.readouterr().out
+        assert SECRET not in out
+        return json.loads(out)
+
+    return run_module
+
+
+def args(tmp_path, content=CONTENT, **extra):
+    base = dict(path=str(tmp_path / 'etc' / 'nova.conf'), content=content, mode='0640',
+                directory=dict(path=str(tmp_path / 'etc'), mode='0750'))
+    base.update(extra)
+    return base
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_first_run_creates_directory_and_file_then_nothing_changes(tmp_path, run):
+    first = run(**args(tmp_path), _ansible_diff=True)
+    conf = tmp_path / 'etc' / 'nova.conf'
+    assert first['changed'] and first['existed'] is False and first['content_changed'] is True
+    assert conf.read_text() == CONTENT and mode(conf) == 0o640 and mode(tmp_path / 'etc') == 0o750
+    assert first['diff']['before'][str(conf)] == 'absent' and first['diff']['after'][str(conf)]['checksum'] == first['checksum']
+    second = run(**args(tmp_path), _ansible_diff=True)
+    assert second['changed'] is False and second['existed'] is True and second['content_changed'] is False
+    assert second['diff']['before'] == {} and second['diff']['after'] == {}
+    assert os.listdir(tmp_path / 'etc') == ['nova.conf']   # no temporary file left
+
+
+def test_check_mode_writes_nothing_and_reports_the_change(tmp_path, run):
+    result = run(**args(tmp_path), _ansible_check_mode=True)
+    assert result['changed'] and not (tmp_path / 'etc').exists()
+    (tmp_path / 'etc').mkdir(mode=0o750)
+    (tmp_path / 'etc' / 'nova.conf').write_text('old\n')
+    result = run(**args(tmp_path), _ansible_check_mode=True, _ansible_diff=True)
+    assert result['changed'] and result['content_changed'] and (tmp_path / 'etc' / 'nova.conf').read_text() == 'old\n'
+
+
+def test_new_content_replaces_the_file_and_keeps_no_content_in_the_result(tmp_path, run):
+    run(**args(tmp_path))
+    conf = tmp_path / 'etc' / 'nova.conf'
+    before = conf.stat().st_ino
+    result = run(**args(tmp_path, content=CONTENT + '[DEFAULT]\ndebug = true\n'), _ansible_diff=True)
+    assert result['changed'] and result['content_changed'] and conf.read_text().endswith('debug = true\n')
+    assert conf.stat().st_ino != before and mode(conf) == 0o640       # replaced by rename, attributes kept
+    assert 'connection' not in json.dumps(result)
+
+
+def test_attribute_drift_is_corrected_and_shown(tmp_path, run):
+    run(**args(tmp_path))
+    conf = tmp_path / 'etc' / 'nova.conf'
+    os.chmod(conf, 0o644)
+    os.chmod(tmp_path / 'etc', 0o755)
+    result = run(**args(tmp_path), _ansible_diff=True)
+    assert result['changed'] and not result['content_changed']
+    assert mode(conf) == 0o640 and mode(tmp_path / 'etc') == 0o750
+    assert result['diff']['before'][str(conf)] == {'mode': '0644'} and result['diff']['after'][str(conf)] == {'mode': '0640'}
+
+
+def test_stale_files_are_listed_not_removed(tmp_path, run):
+    etc = tmp_path / 'etc'
+    systemd = tmp_path / 'systemd'
+    (systemd / 'nova-api.service.d').mkdir(parents=True)
+    (systemd / 'nova-api.service.d' / 'nova-cells-db.conf').write_text('x')
+    (systemd / 'nova-conductor.service.d').mkdir(parents=True)
+    (systemd / 'nova-conductor.service.d' / 'nova-cells-db.conf').write_text('x')
+    (systemd / 'nova-conductor.service.d' / 'deep').mkdir()
+    (systemd / 'nova-conductor.service.d' / 'deep' / 'nova-cells-db.conf').write_text('x')   # depth 3: not searched
+    etc.mkdir()
+    (etc / 'nova-db.env').write_text('x')
+    pattern = f'^({etc}/nova-db[.]env|{systemd}/[^/]+[.]service[.]d/nova-cells-db[.]conf)$'
+    keep = [str(systemd / 'nova-api.service.d' / 'nova-cells-db.conf')]
+    result = run(**args(tmp_path, stale=dict(paths=[str(etc), str(systemd), str(tmp_path / 'missing')], pattern=pattern, keep=keep)))
+    assert result['stale'] == [str(etc / 'nova-db.env'), str(systemd / 'nova-conductor.service.d' / 'nova-cells-db.conf')]
+    assert (etc / 'nova-db.env').exists()
+
+
+def test_bad_input_changes_nothing(tmp_path, run):
+    (tmp_path / 'etc').write_text('a file where the directory should be')
+    result = run(**args(tmp_path))
+    assert result['failed'] and 'is not a directory' in result['msg']
+    result = run(**args(tmp_path / 'x', stale=dict(paths=[str(tmp_path)], pattern='(')))
+    assert result['failed'] and 'not a valid regular expression' in result['msg'] and not (tmp_path / 'x').exists()
