@@ -1,0 +1,98 @@
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+name: day2
+short_description: Decisions of the day-2 playbooks that roll a nova.conf change through running services
+version_added: 0.3.0
+description:
+  - V(stale_units) gives the running systemd units (of O(wanted)) that must restart to read their configuration
+    files, from C(systemctl show -p Id -p ActiveState -p ActiveEnterTimestamp --timestamp=us+utc) output (the input)
+    and the files' modification times O(mtimes). A unit restarts when it entered the active state before the newest
+    file was written, or always with O(changed).
+  - V(switch_plan) gives the phases of a ServiceGroup driver switch to O(target), from the drivers the hosts have
+    now (the input, C({host: driver})), with C(widen) (whether the readers first get the grace), C(moving) and the
+    refusals in C(problems).
+  - V(conf_changes) gives the options that differ between two nova.conf texts (the input and O(after)), secrets
+    masked.
+author: nova.cells contributors (@nova-cells)
+positional: view
+options:
+  _input:
+    description: The text, dict or list the view works on (see the description).
+    type: raw
+    required: true
+  view:
+    description: What to return.
+    type: str
+    choices: [stale_units, switch_plan, conf_changes]
+    required: true
+  mtimes:
+    description: With V(stale_units), the modification times of the files the units read.
+    type: list
+    elements: float
+  wanted:
+    description: With V(stale_units), the units to consider, in order.
+    type: list
+    elements: str
+  changed:
+    description: With V(stale_units), the files change in this run (every running unit of O(wanted) restarts).
+    type: bool
+    default: false
+  target:
+    description: With V(switch_plan), the ServiceGroup driver to switch to (V(db) or V(mc)).
+    type: str
+  writer_hosts:
+    description: With V(switch_plan), the hosts whose services report liveness (computes, conductors, schedulers).
+    type: list
+    elements: str
+  service_down_time:
+    description: With V(switch_plan), the service_down_time of the deployment.
+    type: int
+  report_interval:
+    description: With V(switch_plan), the report_interval of the deployment.
+    type: int
+  grace:
+    description: With V(switch_plan), the service_down_time the readers get while the writers move (0 never widens).
+    type: int
+  after:
+    description: With V(conf_changes), the new nova.conf text.
+    type: str
+'''
+
+EXAMPLES = r'''
+- name: The units to restart
+  ansible.builtin.set_fact:
+    units_to_restart: "{{ systemctl_show.stdout | nova.cells.day2('stale_units', mtimes=[conf.stat.mtime], wanted=['nova-api']) }}"
+'''
+
+RETURN = r'''
+_value:
+  description: The list or dict asked for (see the description).
+  type: raw
+'''
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.nova.cells.plugins.module_utils import _day2
+
+
+def day2(data, view, mtimes=None, wanted=None, changed=False, target=None, writer_hosts=None, service_down_time=60,
+         report_interval=10, grace=0, after=''):
+    try:
+        if view == 'stale_units':
+            return _day2.stale_units(data, mtimes or [], wanted or [], changed=bool(changed))
+        if view == 'switch_plan':
+            return _day2.switch_plan(target, data or {}, writer_hosts or [], service_down_time, grace, report_interval)
+        if view == 'conf_changes':
+            return _day2.conf_changes(data or '', after or '')
+    except ValueError as exc:
+        raise AnsibleFilterError(f'nova.cells.day2: {exc}') from None
+    raise AnsibleFilterError(f'nova.cells.day2: unknown view {view!r}; known: stale_units, switch_plan, conf_changes')
+
+
+class FilterModule:
+    def filters(self):
+        return {'day2': day2}

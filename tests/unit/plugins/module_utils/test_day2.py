@@ -1,0 +1,148 @@
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+"""The decisions of the day-2 rolling playbooks (plugins/module_utils/_day2.py)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.nova.cells.plugins.filter.day2 import day2
+from ansible_collections.nova.cells.plugins.module_utils import _day2
+
+T0 = datetime.datetime(2026, 12, 6, 20, 0, 0, tzinfo=datetime.UTC).timestamp()
+SHOW = """Id=nova-api.service
+ActiveState=active
+ActiveEnterTimestamp=Sun 2026-12-06 20:00:00.500000 UTC
+
+Id=nova-scheduler.service
+ActiveState=active
+ActiveEnterTimestamp=Sun 2026-12-06 20:05:00.000000 UTC
+
+Id=nova-conductor.service
+ActiveState=inactive
+ActiveEnterTimestamp=
+"""
+
+
+def test_timestamps_in_every_form_systemctl_gives():
+    assert _day2._timestamp('Sun 2026-12-06 20:00:00.500000 UTC') == T0 + 0.5
+    assert _day2._timestamp('2026-12-06 20:00:00 UTC') == T0
+    assert _day2._timestamp('@%d' % T0) == T0
+    assert _day2._timestamp('') is None
+    assert _day2._timestamp('n/a') is None
+    with pytest.raises(ValueError, match='cannot read the timestamp'):
+        _day2._timestamp('Sun 2026-12-06 20:00:00 CET')
+
+
+def test_a_unit_that_started_before_the_file_was_written_restarts():
+    # nova.conf written at 20:02: nova-api (20:00:00.5) runs on the old file, nova-scheduler (20:05) on the new one.
+    assert _day2.stale_units(SHOW, [T0 + 120], ['nova-api', 'nova-scheduler', 'nova-conductor']) == ['nova-api']
+
+
+def test_the_newest_of_the_files_counts():
+    assert _day2.stale_units(SHOW, [T0 - 60, T0 + 400], ['nova-scheduler', 'nova-api']) == ['nova-scheduler', 'nova-api']
+
+
+def test_a_second_run_restarts_nothing_and_stopped_units_stay_stopped():
+    assert _day2.stale_units(SHOW, [T0 - 10], ['nova-api', 'nova-scheduler', 'nova-conductor']) == []
+    assert _day2.stale_units(SHOW, [T0 + 10_000], ['nova-conductor']) == []
+
+
+def test_check_mode_restarts_every_running_unit_of_a_host_whose_file_would_change():
+    assert _day2.stale_units(SHOW, [T0 - 10], ['nova-scheduler', 'nova-api', 'nova-conductor'], changed=True) == [
+        'nova-scheduler', 'nova-api']
+
+
+def test_units_not_asked_for_or_unknown_are_left_alone():
+    assert _day2.stale_units(SHOW, [T0 + 10_000], ['nova-compute']) == []
+    assert _day2.stale_units(SHOW, [T0 + 10_000], []) == []
+
+
+WRITERS = ['cmp1', 'cmp2', 'ctl']
+
+
+def test_switch_plan_widens_the_readers_while_writers_move():
+    plan = _day2.switch_plan('mc', {'ctl': 'db', 'cmp1': 'db', 'cmp2': 'db'}, WRITERS, 60, 300)
+    assert plan['problems'] == []
+    assert plan['widen'] is True
+    assert plan['moving'] == ['cmp1', 'cmp2', 'ctl']
+    assert [phase['name'] for phase in plan['phases']] == ['widen', 'writers', 'schedulers', 'readers']
+    writers = plan['phases'][1]
+    assert writers['types'] == ['compute', 'cell_conductor', 'super_conductor']
+    assert writers['binaries'] == ['nova-compute', 'nova-conductor']
+
+
+def test_switch_plan_of_a_second_run_or_a_resumed_one_does_not_widen():
+    done = _day2.switch_plan('db', {'ctl': 'db', 'cmp1': 'db'}, WRITERS, 60, 300)
+    assert (done['widen'], done['moving'], done['problems']) == (False, [], [])
+    assert [phase['name'] for phase in done['phases']] == ['writers', 'schedulers', 'readers']
+    # Interrupted after the writers moved: only the API host's file is behind; its restart needs no grace.
+    resumed = _day2.switch_plan('mc', {'ctl': 'mc', 'cmp1': 'mc', 'api2': 'db'}, WRITERS, 60, 300)
+    assert (resumed['widen'], resumed['moving']) == (False, ['api2'])
+
+
+def test_switch_plan_without_grace_does_not_widen():
+    assert _day2.switch_plan('mc', {'cmp1': 'db'}, WRITERS, 60, 0)['widen'] is False
+
+
+@pytest.mark.parametrize(('target', 'current', 'grace', 'message'), [
+    ('zk', {'ctl': 'db'}, 300, 'must be one of db, mc'),
+    ('mc', {'ctl': 'db', 'cmp9': None}, 300, 'no nova.conf with a ServiceGroup driver on cmp9'),
+    ('db', {'ctl': 'zk'}, 300, 'ctl run the zk driver'),
+    ('mc', {'ctl': 'db'}, 65, 'must be longer than service_down_time \\+ report_interval \\(70 s\\)'),
+    ('mc', {'ctl': 'db'}, 'soon', 'must be integers'),
+])
+def test_switch_plan_refusals(target, current, grace, message):
+    problems = _day2.switch_plan(target, current, WRITERS, 60, grace)['problems']
+    assert any(__import__('re').search(message, problem) for problem in problems), problems
+
+
+BEFORE = """[DEFAULT]
+transport_url = rabbit://nova:Old+mq@mq:5672/nova
+servicegroup_driver = db
+
+[database]
+connection = mysql+pymysql://nova:Old%2Fdb@db/nova_cell1
+
+[service_user]
+password = Svc-secret
+"""
+AFTER = """[DEFAULT]
+transport_url = rabbit://nova:New+mq@mq:5672/nova
+servicegroup_driver = mc
+
+[cache]
+memcache_servers = mc1:11211
+
+[database]
+connection = mysql+pymysql://nova:New%2Fdb@db/nova_cell1
+
+[service_user]
+password = Svc-secret2
+"""
+
+
+def test_conf_changes_show_what_changes_and_never_a_secret():
+    lines = _day2.conf_changes(BEFORE, AFTER)
+    text = '\n'.join(lines)
+    for secret in ('Old+mq', 'New+mq', 'Old%2Fdb', 'New%2Fdb', 'Svc-secret'):
+        assert secret not in text
+    assert '~ [DEFAULT] servicegroup_driver: db -> mc' in lines
+    assert '+ [cache] memcache_servers = mc1:11211' in lines
+    assert '~ [DEFAULT] transport_url: rabbit://nova:****@mq:5672/nova -> rabbit://nova:****@mq:5672/nova (the secret changes)' in lines
+    assert '~ [service_user] password: **** -> **** (the secret changes)' in lines
+    assert _day2.conf_changes(AFTER, AFTER) == []
+    assert '- [cache] memcache_servers = mc1:11211' in _day2.conf_changes(AFTER, BEFORE)
+
+
+def test_the_filter_views_and_errors():
+    assert day2(SHOW, 'stale_units', mtimes=[T0 + 120], wanted=['nova-api']) == ['nova-api']
+    assert day2({'ctl': 'db'}, 'switch_plan', target='mc', writer_hosts=['ctl'], grace=300)['widen'] is True
+    assert day2(BEFORE, 'conf_changes', after=BEFORE) == []
+    with pytest.raises(AnsibleFilterError, match='unknown view'):
+        day2('', 'nothing')
+    with pytest.raises(AnsibleFilterError, match='cannot read the timestamp'):
+        day2('Id=a.service\nActiveState=active\nActiveEnterTimestamp=yesterday\n', 'stale_units', mtimes=[1.0], wanted=['a'])
