@@ -12,11 +12,17 @@ description:
     files, from C(systemctl show -p Id -p ActiveState -p ActiveEnterTimestamp --timestamp=us+utc) output (the input)
     and the files' modification times O(mtimes). A unit restarts when it entered the active state before the newest
     file was written, or always with O(changed).
-  - V(switch_plan) gives the phases of a ServiceGroup driver switch to O(target), from the drivers the hosts have
+  - "V(switch_plan) gives the phases of a ServiceGroup driver switch to O(target), from the drivers the hosts have
     now (the input, C({host: driver})), with C(widen) (whether the readers first get the grace), C(moving) and the
-    refusals in C(problems).
+    refusals in C(problems)."
   - V(conf_changes) gives the options that differ between two nova.conf texts (the input and O(after)), secrets
     masked.
+  - "V(rotation_plan) gives the database and RabbitMQ accounts a credential rotation changes and the refusals, from
+    C({host: {templates, cell, db: {user, password}, mq: {user, password}}}) (the input) and O(selected)."
+  - V(db_account_step) gives what one MariaDB account needs in O(phase) (V(add) the new password next to the current
+    ones, V(retire) the others), from its C(SHOW CREATE USER) (the input) and the new O(password), as C(action),
+    C(sql_auth) (an IDENTIFIED clause with hashes only), C(state).
+  - The results of V(rotation_plan) hold passwords; use them with C(no_log).
 author: nova.cells contributors (@nova-cells)
 positional: view
 options:
@@ -27,7 +33,7 @@ options:
   view:
     description: What to return.
     type: str
-    choices: [stale_units, switch_plan, conf_changes]
+    choices: [stale_units, switch_plan, conf_changes, rotation_plan, db_account_step]
     required: true
   mtimes:
     description: With V(stale_units), the modification times of the files the units read.
@@ -60,6 +66,19 @@ options:
   after:
     description: With V(conf_changes), the new nova.conf text.
     type: str
+  selected:
+    description: With V(rotation_plan), the hosts to roll.
+    type: list
+    elements: str
+  cell:
+    description: With V(rotation_plan), the cell being rotated (null, every host).
+    type: str
+  password:
+    description: With V(db_account_step), the new password (only its hash leaves the filter).
+    type: str
+  phase:
+    description: With V(db_account_step), V(add) or V(retire).
+    type: str
 '''
 
 EXAMPLES = r'''
@@ -80,7 +99,7 @@ from ansible_collections.nova.cells.plugins.module_utils import _day2
 
 
 def day2(data, view, mtimes=None, wanted=None, changed=False, target=None, writer_hosts=None, service_down_time=60,
-         report_interval=10, grace=0, after=''):
+         report_interval=10, grace=0, after='', selected=None, cell=None, password=None, phase=None):
     try:
         if view == 'stale_units':
             return _day2.stale_units(data, mtimes or [], wanted or [], changed=bool(changed))
@@ -88,9 +107,14 @@ def day2(data, view, mtimes=None, wanted=None, changed=False, target=None, write
             return _day2.switch_plan(target, data or {}, writer_hosts or [], service_down_time, grace, report_interval)
         if view == 'conf_changes':
             return _day2.conf_changes(data or '', after or '')
+        if view == 'rotation_plan':
+            return _day2.rotation_plan(data or {}, selected or [], cell=cell or None)
+        if view == 'db_account_step':
+            return _day2.db_account_step(data or '', _day2.mysql_native_hash(password), phase)
     except ValueError as exc:
         raise AnsibleFilterError(f'nova.cells.day2: {exc}') from None
-    raise AnsibleFilterError(f'nova.cells.day2: unknown view {view!r}; known: stale_units, switch_plan, conf_changes')
+    raise AnsibleFilterError(f'nova.cells.day2: unknown view {view!r}; known: stale_units, switch_plan, conf_changes, '
+                             'rotation_plan, db_account_step')
 
 
 class FilterModule:

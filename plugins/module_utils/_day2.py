@@ -197,3 +197,104 @@ def conf_changes(before, after):
             note = ' (the secret changes)' if shown_old == shown_new else ''
             lines.append(f'~ [{section}] {option}: {shown_old} -> {shown_new}{note}')
     return lines
+
+
+# -- credential rotation (playbooks/rotate_credentials.yml) ------------------------------------------------------------
+
+def mysql_native_hash(password):
+    """The mysql_native_password hash of ``password`` (``*`` + SHA1(SHA1(password)), upper-case hex), as MariaDB's
+    PASSWORD() gives it: computed here so that the password itself never reaches a SQL command line."""
+    import hashlib  # pylint: disable=import-outside-toplevel
+
+    return '*' + hashlib.sha1(hashlib.sha1(str(password).encode('utf-8')).digest()).hexdigest().upper()
+
+
+_USING = re.compile(r"\b(?:VIA|WITH|OR)\s+mysql_native_password\s+(?:USING|AS)\s+'(\*[0-9A-F]{40})'"
+                    r"|\bIDENTIFIED\s+BY\s+PASSWORD\s+'(\*[0-9A-F]{40})'", re.I)
+
+
+def account_hashes(show_create_user):
+    """The mysql_native_password hashes an account accepts, from ``SHOW CREATE USER`` (MariaDB 10.4+ accepts several:
+    ``IDENTIFIED VIA mysql_native_password USING '*A' OR mysql_native_password USING '*B'``)."""
+    hashes = []
+    for via, by in _USING.findall(show_create_user or ''):
+        value = (via or by).upper()
+        if value not in hashes:
+            hashes.append(value)
+    return hashes
+
+
+def db_account_step(show_create_user, new_hash, phase):
+    """What one database account needs in ``phase`` (``add``: before the roll; ``retire``: after it).
+
+    MariaDB (10.4 and later; Debian 12 has 10.11) has no ``RETAIN CURRENT PASSWORD``, but an account may accept
+    several authentications (``IDENTIFIED VIA ... OR ...``): before the roll the account accepts its current
+    password(s) and the new one, so that a service still on the old nova.conf opens new pool connections while the
+    hosts restart one by one; after the roll it accepts only the new one. Returns {action: none | alter, sql_auth:
+    the IDENTIFIED clause (hashes only, never a password), accepted: the hashes accepted now, state: current |
+    dual | old}.
+    """
+    accepted = account_hashes(show_create_user)
+    new_hash = new_hash.upper()
+    if accepted == [new_hash]:
+        state = 'current'
+    elif new_hash in accepted:
+        state = 'dual'
+    else:
+        state = 'old'
+    if phase == 'add':
+        wanted = accepted if new_hash in accepted else accepted + [new_hash]
+    elif phase == 'retire':
+        wanted = [new_hash]
+    else:
+        raise ValueError(f'unknown phase {phase!r} (add, retire)')
+    if wanted == accepted:
+        return {'action': 'none', 'sql_auth': '', 'accepted': accepted, 'state': state}
+    clause = 'IDENTIFIED VIA ' + ' OR '.join(f"mysql_native_password USING '{value}'" for value in wanted)
+    return {'action': 'alter', 'sql_auth': clause, 'accepted': accepted, 'state': state}
+
+
+def rotation_plan(hosts, selected, cell=None):
+    """The accounts a credential rotation changes, and the refusals.
+
+    ``hosts``: {host: {templates: bool, cell: the host's cell or None (API level), db: {user, password} or None,
+    mq: {user, password} or None}} for every Nova host of the inventory (the new credentials, from the inventory);
+    ``selected``: the hosts to roll (every host, or those of one cell). Refused: a deployment without template URLs
+    (the cell mappings hold the passwords and would have to be written), a cell no host is in, one account with two
+    different new passwords, and an account that hosts outside the selection use too (they would keep the old
+    password, which the rotation retires). Returns {problems, hosts, database_accounts, rabbit_accounts}.
+    """
+    problems = []
+    no_templates = sorted(host for host, spec in hosts.items() if not spec.get('templates'))
+    if no_templates:
+        named = ', '.join(no_templates[:5]) + (f' and {len(no_templates) - 5} more' if len(no_templates) > 5 else '')
+        problems.append(f'the cell mappings hold full URLs with the passwords (nova_cell_url_templates is not true for {named}): '
+                        'rotating would have to write them. Switch to template URLs first: set nova_cell_url_templates: true '
+                        'and run nova.cells.deploy (it rewrites each cell mapping once, as a template), then rotate')
+    if cell is not None and not selected:
+        problems.append(f'no host is in cell {cell} (exact name; the per-cell hosts whose nova_cell_name is {cell})')
+    accounts = {'db': {}, 'mq': {}}
+    for host in sorted(hosts):
+        for kind in ('db', 'mq'):
+            account = hosts[host].get(kind)
+            if account:
+                accounts[kind].setdefault(account['user'], []).append((host, account['password']))
+    labels = {'db': 'database', 'mq': 'RabbitMQ'}
+    result = {'db': [], 'mq': []}
+    for kind in ('db', 'mq'):
+        for user, users in accounts[kind].items():
+            in_selection = [host for host, _ in users if host in selected]
+            if not in_selection:
+                continue
+            passwords = {password for _, password in users}
+            if len(passwords) > 1:
+                problems.append(f'the {labels[kind]} account {user} gets different passwords on '
+                                f"{', '.join(host for host, _ in users)}: one account has one password; give every host "
+                                'that shares it the same new one, or give hosts their own account')
+            outside = [host for host, _ in users if host not in selected]
+            if outside:
+                problems.append(f"the {labels[kind]} account {user} is also used by {', '.join(outside)}, outside the hosts "
+                                'being rotated: they would keep the old password, which the rotation retires. Rotate it '
+                                "for every host (no nova_rotate_cell), or give the cell's hosts their own account")
+            result[kind].append({'user': user, 'password': users[0][1], 'hosts': in_selection})
+    return {'problems': problems, 'hosts': sorted(selected), 'database_accounts': result['db'], 'rabbit_accounts': result['mq']}

@@ -146,3 +146,63 @@ def test_the_filter_views_and_errors():
         day2('', 'nothing')
     with pytest.raises(AnsibleFilterError, match='cannot read the timestamp'):
         day2('Id=a.service\nActiveState=active\nActiveEnterTimestamp=yesterday\n', 'stale_units', mtimes=[1.0], wanted=['a'])
+
+
+def test_mysql_native_hash_is_mariadbs_password_function():
+    # SELECT PASSWORD('old1') on MariaDB 10.11 (the lab's infrastructure container).
+    assert _day2.mysql_native_hash('old1') == '*C906F44266002275A899856CB61A48A34B3A14DF'
+    assert _day2.mysql_native_hash('new1') == '*15BAAFE0AF03EC9F23DD0462E0D10864B6CC30D0'
+
+
+OLD, NEW = '*C906F44266002275A899856CB61A48A34B3A14DF', '*15BAAFE0AF03EC9F23DD0462E0D10864B6CC30D0'
+SINGLE = f"CREATE USER `nova`@`%` IDENTIFIED BY PASSWORD '{OLD}'"
+DUAL = f"CREATE USER `nova`@`%` IDENTIFIED VIA mysql_native_password USING '{OLD}' OR mysql_native_password USING '{NEW}'"
+ONLY_NEW = f"CREATE USER `nova`@`%` IDENTIFIED VIA mysql_native_password USING '{NEW}'"
+
+
+def test_account_hashes_from_show_create_user():
+    assert _day2.account_hashes(SINGLE) == [OLD]
+    assert _day2.account_hashes(DUAL) == [OLD, NEW]
+    assert _day2.account_hashes('CREATE USER `x`@`%`') == []
+
+
+def test_the_account_accepts_old_and_new_during_the_roll_then_only_the_new_one():
+    add = _day2.db_account_step(SINGLE, NEW, 'add')
+    assert add['action'] == 'alter' and add['state'] == 'old'
+    assert add['sql_auth'] == f"IDENTIFIED VIA mysql_native_password USING '{OLD}' OR mysql_native_password USING '{NEW}'"
+    # Resumed or second run: nothing to add; the retirement leaves only the new password.
+    assert _day2.db_account_step(DUAL, NEW, 'add')['action'] == 'none'
+    retire = _day2.db_account_step(DUAL, NEW, 'retire')
+    assert (retire['action'], retire['state']) == ('alter', 'dual')
+    assert retire['sql_auth'] == f"IDENTIFIED VIA mysql_native_password USING '{NEW}'"
+    for phase in ('add', 'retire'):
+        assert _day2.db_account_step(ONLY_NEW, NEW, phase) == {'action': 'none', 'sql_auth': '', 'accepted': [NEW], 'state': 'current'}
+    with pytest.raises(ValueError, match='unknown phase'):
+        _day2.db_account_step(SINGLE, NEW, 'later')
+
+
+def _host(cell, db_user='nova', db_pw='D2', mq_user='nova', mq_pw='M2', templates=True, compute=False):
+    return {'templates': templates, 'cell': cell, 'db': None if compute else {'user': db_user, 'password': db_pw},
+            'mq': {'user': mq_user, 'password': mq_pw}}
+
+
+def test_rotation_plan_for_every_host_and_for_one_cell():
+    hosts = {'ctl': _host(None), 'c1a': _host('cell1', db_user='c1', mq_user='c1'), 'c1b': _host('cell1', db_user='c1', mq_user='c1', compute=True)}
+    every = _day2.rotation_plan(hosts, sorted(hosts))
+    assert every['problems'] == []
+    assert [account['user'] for account in every['database_accounts']] == ['c1', 'nova']
+    assert [account['hosts'] for account in every['rabbit_accounts']] == [['c1a', 'c1b'], ['ctl']]
+    one = _day2.rotation_plan(hosts, ['c1a', 'c1b'], cell='cell1')
+    assert one['problems'] == []
+    assert [account['user'] for account in one['database_accounts'] + one['rabbit_accounts']] == ['c1', 'c1']
+
+
+@pytest.mark.parametrize(('hosts', 'selected', 'cell', 'message'), [
+    ({'ctl': _host(None, templates=False)}, ['ctl'], None, 'nova_cell_url_templates is not true for ctl.*run nova.cells.deploy'),
+    ({'ctl': _host(None)}, [], 'cell10', 'no host is in cell cell10'),
+    ({'a': _host(None), 'b': _host('cell1', db_pw='other')}, ['a', 'b'], None, 'database account nova gets different passwords on a, b'),
+    ({'ctl': _host(None), 'c1': _host('cell1')}, ['c1'], 'cell1', 'RabbitMQ account nova is also used by ctl'),
+])
+def test_rotation_plan_refusals(hosts, selected, cell, message):
+    problems = _day2.rotation_plan(hosts, selected, cell=cell)['problems']
+    assert any(__import__('re').search(message, problem) for problem in problems), problems
