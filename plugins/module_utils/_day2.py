@@ -77,8 +77,8 @@ def parse_systemctl_show(text):
                 units.append(current)
             current = {}
             continue
-        key, _, value = line.partition('=')
-        current[key] = value
+        key, sep, value = line.partition('=')
+        current[key] = value if sep else ''
     if current:
         units.append(current)
     return units
@@ -283,15 +283,16 @@ def rotation_plan(hosts, selected, cell=None):
     result = {'db': [], 'mq': []}
     for kind in ('db', 'mq'):
         for user, users in accounts[kind].items():
-            in_selection = [host for host, _ in users if host in selected]
+            names = [entry[0] for entry in users]
+            in_selection = [host for host in names if host in selected]
             if not in_selection:
                 continue
-            passwords = {password for _, password in users}
+            passwords = {entry[1] for entry in users}
             if len(passwords) > 1:
                 problems.append(f'the {labels[kind]} account {user} gets different passwords on '
-                                f"{', '.join(host for host, _ in users)}: one account has one password; give every host "
+                                f"{', '.join(names)}: one account has one password; give every host "
                                 'that shares it the same new one, or give hosts their own account')
-            outside = [host for host, _ in users if host not in selected]
+            outside = [host for host in names if host not in selected]
             if outside:
                 problems.append(f"the {labels[kind]} account {user} is also used by {', '.join(outside)}, outside the hosts "
                                 'being rotated: they would keep the old password, which the rotation retires. Rotate it '
