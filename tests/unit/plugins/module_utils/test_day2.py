@@ -7,9 +7,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from ansible.errors import AnsibleFilterError
 
-from ansible_collections.nova.cells.plugins.filter.day2 import day2
 from ansible_collections.nova.cells.plugins.module_utils import _day2
 
 T0 = datetime.datetime(2026, 12, 6, 20, 0, 0, tzinfo=datetime.UTC).timestamp()
@@ -136,16 +134,6 @@ def test_conf_changes_show_what_changes_and_never_a_secret():
     assert '~ [service_user] password: **** -> **** (the secret changes)' in lines
     assert _day2.conf_changes(AFTER, AFTER) == []
     assert '- [cache] memcache_servers = mc1:11211' in _day2.conf_changes(AFTER, BEFORE)
-
-
-def test_the_filter_views_and_errors():
-    assert day2(SHOW, 'stale_units', mtimes=[T0 + 120], wanted=['nova-api']) == ['nova-api']
-    assert day2({'ctl': 'db'}, 'switch_plan', target='mc', writer_hosts=['ctl'], grace=300)['widen'] is True
-    assert day2(BEFORE, 'conf_changes', after=BEFORE) == []
-    with pytest.raises(AnsibleFilterError, match='unknown view'):
-        day2('', 'nothing')
-    with pytest.raises(AnsibleFilterError, match='cannot read the timestamp'):
-        day2('Id=a.service\nActiveState=active\nActiveEnterTimestamp=yesterday\n', 'stale_units', mtimes=[1.0], wanted=['a'])
 
 
 def test_mysql_native_hash_is_mariadbs_password_function():
