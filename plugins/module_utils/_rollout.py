@@ -4,7 +4,7 @@
 """Decisions of the day-2 playbooks that roll a nova.conf change through running services.
 
 Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
-Pure functions, no I/O and no Ansible imports: the ``nova.cells.day2`` filter exposes them to
+Pure functions, no I/O and no Ansible imports: the ``nova.cells.rollout`` filter exposes them to
 ``playbooks/switch_servicegroup.yml`` and ``playbooks/rotate_credentials.yml``; the unit tests call them directly.
 
 - ``stale_units``: which running units still run on an older nova.conf (they started before it was last written),

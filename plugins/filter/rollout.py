@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r'''
-name: day2
+name: rollout
 short_description: Decisions of the day-2 playbooks that roll a nova.conf change through running services
 version_added: 0.3.0
 description:
@@ -84,7 +84,7 @@ options:
 EXAMPLES = r'''
 - name: The units to restart
   ansible.builtin.set_fact:
-    units_to_restart: "{{ systemctl_show.stdout | nova.cells.day2('stale_units', mtimes=[conf.stat.mtime], wanted=['nova-api']) }}"
+    units_to_restart: "{{ systemctl_show.stdout | nova.cells.rollout('stale_units', mtimes=[conf.stat.mtime], wanted=['nova-api']) }}"
 '''
 
 RETURN = r'''
@@ -95,28 +95,28 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.nova.cells.plugins.module_utils import _day2
+from ansible_collections.nova.cells.plugins.module_utils import _rollout
 
 
-def day2(data, view, mtimes=None, wanted=None, changed=False, target=None, writer_hosts=None, service_down_time=60,
+def rollout(data, view, mtimes=None, wanted=None, changed=False, target=None, writer_hosts=None, service_down_time=60,
          report_interval=10, grace=0, after='', selected=None, cell=None, password=None, phase=None):
     try:
         if view == 'stale_units':
-            return _day2.stale_units(data, mtimes or [], wanted or [], changed=bool(changed))
+            return _rollout.stale_units(data, mtimes or [], wanted or [], changed=bool(changed))
         if view == 'switch_plan':
-            return _day2.switch_plan(target, data or {}, writer_hosts or [], service_down_time, grace, report_interval)
+            return _rollout.switch_plan(target, data or {}, writer_hosts or [], service_down_time, grace, report_interval)
         if view == 'conf_changes':
-            return _day2.conf_changes(data or '', after or '')
+            return _rollout.conf_changes(data or '', after or '')
         if view == 'rotation_plan':
-            return _day2.rotation_plan(data or {}, selected or [], cell=cell or None)
+            return _rollout.rotation_plan(data or {}, selected or [], cell=cell or None)
         if view == 'db_account_step':
-            return _day2.db_account_step(data or '', _day2.mysql_native_hash(password), phase)
+            return _rollout.db_account_step(data or '', _rollout.mysql_native_hash(password), phase)
     except ValueError as exc:
-        raise AnsibleFilterError(f'nova.cells.day2: {exc}') from None
-    raise AnsibleFilterError(f'nova.cells.day2: unknown view {view!r}; known: stale_units, switch_plan, conf_changes, '
+        raise AnsibleFilterError(f'nova.cells.rollout: {exc}') from None
+    raise AnsibleFilterError(f'nova.cells.rollout: unknown view {view!r}; known: stale_units, switch_plan, conf_changes, '
                              'rotation_plan, db_account_step')
 
 
 class FilterModule:
     def filters(self):
-        return {'day2': day2}
+        return {'rollout': rollout}

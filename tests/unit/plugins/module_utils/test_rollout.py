@@ -1,6 +1,6 @@
 # Copyright: nova.cells contributors
 # Apache License 2.0 (see LICENSE)
-"""The decisions of the day-2 rolling playbooks (plugins/module_utils/_day2.py)."""
+"""The decisions of the day-2 rolling playbooks (plugins/module_utils/_rollout.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.nova.cells.plugins.module_utils import _day2
+from ansible_collections.nova.cells.plugins.module_utils import _rollout
 
 T0 = datetime.datetime(2026, 12, 6, 20, 0, 0, tzinfo=datetime.UTC).timestamp()
 SHOW = """Id=nova-api.service
@@ -26,44 +26,44 @@ ActiveEnterTimestamp=
 
 
 def test_timestamps_in_every_form_systemctl_gives():
-    assert _day2._timestamp('Sun 2026-12-06 20:00:00.500000 UTC') == T0 + 0.5
-    assert _day2._timestamp('2026-12-06 20:00:00 UTC') == T0
-    assert _day2._timestamp('@%d' % T0) == T0
-    assert _day2._timestamp('') is None
-    assert _day2._timestamp('n/a') is None
+    assert _rollout._timestamp('Sun 2026-12-06 20:00:00.500000 UTC') == T0 + 0.5
+    assert _rollout._timestamp('2026-12-06 20:00:00 UTC') == T0
+    assert _rollout._timestamp('@%d' % T0) == T0
+    assert _rollout._timestamp('') is None
+    assert _rollout._timestamp('n/a') is None
     with pytest.raises(ValueError, match='cannot read the timestamp'):
-        _day2._timestamp('Sun 2026-12-06 20:00:00 CET')
+        _rollout._timestamp('Sun 2026-12-06 20:00:00 CET')
 
 
 def test_a_unit_that_started_before_the_file_was_written_restarts():
     # nova.conf written at 20:02: nova-api (20:00:00.5) runs on the old file, nova-scheduler (20:05) on the new one.
-    assert _day2.stale_units(SHOW, [T0 + 120], ['nova-api', 'nova-scheduler', 'nova-conductor']) == ['nova-api']
+    assert _rollout.stale_units(SHOW, [T0 + 120], ['nova-api', 'nova-scheduler', 'nova-conductor']) == ['nova-api']
 
 
 def test_the_newest_of_the_files_counts():
-    assert _day2.stale_units(SHOW, [T0 - 60, T0 + 400], ['nova-scheduler', 'nova-api']) == ['nova-scheduler', 'nova-api']
+    assert _rollout.stale_units(SHOW, [T0 - 60, T0 + 400], ['nova-scheduler', 'nova-api']) == ['nova-scheduler', 'nova-api']
 
 
 def test_a_second_run_restarts_nothing_and_stopped_units_stay_stopped():
-    assert _day2.stale_units(SHOW, [T0 - 10], ['nova-api', 'nova-scheduler', 'nova-conductor']) == []
-    assert _day2.stale_units(SHOW, [T0 + 10_000], ['nova-conductor']) == []
+    assert _rollout.stale_units(SHOW, [T0 - 10], ['nova-api', 'nova-scheduler', 'nova-conductor']) == []
+    assert _rollout.stale_units(SHOW, [T0 + 10_000], ['nova-conductor']) == []
 
 
 def test_check_mode_restarts_every_running_unit_of_a_host_whose_file_would_change():
-    assert _day2.stale_units(SHOW, [T0 - 10], ['nova-scheduler', 'nova-api', 'nova-conductor'], changed=True) == [
+    assert _rollout.stale_units(SHOW, [T0 - 10], ['nova-scheduler', 'nova-api', 'nova-conductor'], changed=True) == [
         'nova-scheduler', 'nova-api']
 
 
 def test_units_not_asked_for_or_unknown_are_left_alone():
-    assert _day2.stale_units(SHOW, [T0 + 10_000], ['nova-compute']) == []
-    assert _day2.stale_units(SHOW, [T0 + 10_000], []) == []
+    assert _rollout.stale_units(SHOW, [T0 + 10_000], ['nova-compute']) == []
+    assert _rollout.stale_units(SHOW, [T0 + 10_000], []) == []
 
 
 WRITERS = ['cmp1', 'cmp2', 'ctl']
 
 
 def test_switch_plan_widens_the_readers_while_writers_move():
-    plan = _day2.switch_plan('mc', {'ctl': 'db', 'cmp1': 'db', 'cmp2': 'db'}, WRITERS, 60, 300)
+    plan = _rollout.switch_plan('mc', {'ctl': 'db', 'cmp1': 'db', 'cmp2': 'db'}, WRITERS, 60, 300)
     assert plan['problems'] == []
     assert plan['widen'] is True
     assert plan['moving'] == ['cmp1', 'cmp2', 'ctl']
@@ -74,16 +74,16 @@ def test_switch_plan_widens_the_readers_while_writers_move():
 
 
 def test_switch_plan_of_a_second_run_or_a_resumed_one_does_not_widen():
-    done = _day2.switch_plan('db', {'ctl': 'db', 'cmp1': 'db'}, WRITERS, 60, 300)
+    done = _rollout.switch_plan('db', {'ctl': 'db', 'cmp1': 'db'}, WRITERS, 60, 300)
     assert (done['widen'], done['moving'], done['problems']) == (False, [], [])
     assert [phase['name'] for phase in done['phases']] == ['writers', 'schedulers', 'readers']
     # Interrupted after the writers moved: only the API host's file is behind; its restart needs no grace.
-    resumed = _day2.switch_plan('mc', {'ctl': 'mc', 'cmp1': 'mc', 'api2': 'db'}, WRITERS, 60, 300)
+    resumed = _rollout.switch_plan('mc', {'ctl': 'mc', 'cmp1': 'mc', 'api2': 'db'}, WRITERS, 60, 300)
     assert (resumed['widen'], resumed['moving']) == (False, ['api2'])
 
 
 def test_switch_plan_without_grace_does_not_widen():
-    assert _day2.switch_plan('mc', {'cmp1': 'db'}, WRITERS, 60, 0)['widen'] is False
+    assert _rollout.switch_plan('mc', {'cmp1': 'db'}, WRITERS, 60, 0)['widen'] is False
 
 
 @pytest.mark.parametrize(('target', 'current', 'grace', 'message'), [
@@ -94,7 +94,7 @@ def test_switch_plan_without_grace_does_not_widen():
     ('mc', {'ctl': 'db'}, 'soon', 'must be integers'),
 ])
 def test_switch_plan_refusals(target, current, grace, message):
-    problems = _day2.switch_plan(target, current, WRITERS, 60, grace)['problems']
+    problems = _rollout.switch_plan(target, current, WRITERS, 60, grace)['problems']
     assert any(__import__('re').search(message, problem) for problem in problems), problems
 
 
@@ -124,7 +124,7 @@ password = Svc-secret2
 
 
 def test_conf_changes_show_what_changes_and_never_a_secret():
-    lines = _day2.conf_changes(BEFORE, AFTER)
+    lines = _rollout.conf_changes(BEFORE, AFTER)
     text = '\n'.join(lines)
     for secret in ('Old+mq', 'New+mq', 'Old%2Fdb', 'New%2Fdb', 'Svc-secret'):
         assert secret not in text
@@ -132,14 +132,14 @@ def test_conf_changes_show_what_changes_and_never_a_secret():
     assert '+ [cache] memcache_servers = mc1:11211' in lines
     assert '~ [DEFAULT] transport_url: rabbit://nova:****@mq:5672/nova -> rabbit://nova:****@mq:5672/nova (the secret changes)' in lines
     assert '~ [service_user] password: **** -> **** (the secret changes)' in lines
-    assert _day2.conf_changes(AFTER, AFTER) == []
-    assert '- [cache] memcache_servers = mc1:11211' in _day2.conf_changes(AFTER, BEFORE)
+    assert _rollout.conf_changes(AFTER, AFTER) == []
+    assert '- [cache] memcache_servers = mc1:11211' in _rollout.conf_changes(AFTER, BEFORE)
 
 
 def test_mysql_native_hash_is_mariadbs_password_function():
     # SELECT PASSWORD('old1') on MariaDB 10.11 (the lab's infrastructure container).
-    assert _day2.mysql_native_hash('old1') == '*C906F44266002275A899856CB61A48A34B3A14DF'
-    assert _day2.mysql_native_hash('new1') == '*15BAAFE0AF03EC9F23DD0462E0D10864B6CC30D0'
+    assert _rollout.mysql_native_hash('old1') == '*C906F44266002275A899856CB61A48A34B3A14DF'
+    assert _rollout.mysql_native_hash('new1') == '*15BAAFE0AF03EC9F23DD0462E0D10864B6CC30D0'
 
 
 OLD, NEW = '*C906F44266002275A899856CB61A48A34B3A14DF', '*15BAAFE0AF03EC9F23DD0462E0D10864B6CC30D0'
@@ -149,24 +149,24 @@ ONLY_NEW = f"CREATE USER `nova`@`%` IDENTIFIED VIA mysql_native_password USING '
 
 
 def test_account_hashes_from_show_create_user():
-    assert _day2.account_hashes(SINGLE) == [OLD]
-    assert _day2.account_hashes(DUAL) == [OLD, NEW]
-    assert _day2.account_hashes('CREATE USER `x`@`%`') == []
+    assert _rollout.account_hashes(SINGLE) == [OLD]
+    assert _rollout.account_hashes(DUAL) == [OLD, NEW]
+    assert _rollout.account_hashes('CREATE USER `x`@`%`') == []
 
 
 def test_the_account_accepts_old_and_new_during_the_roll_then_only_the_new_one():
-    add = _day2.db_account_step(SINGLE, NEW, 'add')
+    add = _rollout.db_account_step(SINGLE, NEW, 'add')
     assert add['action'] == 'alter' and add['state'] == 'old'
     assert add['sql_auth'] == f"IDENTIFIED VIA mysql_native_password USING '{OLD}' OR mysql_native_password USING '{NEW}'"
     # Resumed or second run: nothing to add; the retirement leaves only the new password.
-    assert _day2.db_account_step(DUAL, NEW, 'add')['action'] == 'none'
-    retire = _day2.db_account_step(DUAL, NEW, 'retire')
+    assert _rollout.db_account_step(DUAL, NEW, 'add')['action'] == 'none'
+    retire = _rollout.db_account_step(DUAL, NEW, 'retire')
     assert (retire['action'], retire['state']) == ('alter', 'dual')
     assert retire['sql_auth'] == f"IDENTIFIED VIA mysql_native_password USING '{NEW}'"
     for phase in ('add', 'retire'):
-        assert _day2.db_account_step(ONLY_NEW, NEW, phase) == {'action': 'none', 'sql_auth': '', 'accepted': [NEW], 'state': 'current'}
+        assert _rollout.db_account_step(ONLY_NEW, NEW, phase) == {'action': 'none', 'sql_auth': '', 'accepted': [NEW], 'state': 'current'}
     with pytest.raises(ValueError, match='unknown phase'):
-        _day2.db_account_step(SINGLE, NEW, 'later')
+        _rollout.db_account_step(SINGLE, NEW, 'later')
 
 
 def _host(cell, db_user='nova', db_pw='D2', mq_user='nova', mq_pw='M2', templates=True, compute=False):
@@ -176,11 +176,11 @@ def _host(cell, db_user='nova', db_pw='D2', mq_user='nova', mq_pw='M2', template
 
 def test_rotation_plan_for_every_host_and_for_one_cell():
     hosts = {'ctl': _host(None), 'c1a': _host('cell1', db_user='c1', mq_user='c1'), 'c1b': _host('cell1', db_user='c1', mq_user='c1', compute=True)}
-    every = _day2.rotation_plan(hosts, sorted(hosts))
+    every = _rollout.rotation_plan(hosts, sorted(hosts))
     assert every['problems'] == []
     assert [account['user'] for account in every['database_accounts']] == ['c1', 'nova']
     assert [account['hosts'] for account in every['rabbit_accounts']] == [['c1a', 'c1b'], ['ctl']]
-    one = _day2.rotation_plan(hosts, ['c1a', 'c1b'], cell='cell1')
+    one = _rollout.rotation_plan(hosts, ['c1a', 'c1b'], cell='cell1')
     assert one['problems'] == []
     assert [account['user'] for account in one['database_accounts'] + one['rabbit_accounts']] == ['c1', 'c1']
 
@@ -192,5 +192,5 @@ def test_rotation_plan_for_every_host_and_for_one_cell():
     ({'ctl': _host(None), 'c1': _host('cell1')}, ['c1'], 'cell1', 'RabbitMQ account nova is also used by ctl'),
 ])
 def test_rotation_plan_refusals(hosts, selected, cell, message):
-    problems = _day2.rotation_plan(hosts, selected, cell=cell)['problems']
+    problems = _rollout.rotation_plan(hosts, selected, cell=cell)['problems']
     assert any(__import__('re').search(message, problem) for problem in problems), problems
