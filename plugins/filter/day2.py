@@ -42,7 +42,7 @@ options:
     description: With V(compute_removal), one C(openstack server list -f json) result (a list) per host.
     type: list
   inventory_hosts:
-    description: With V(compute_removal), C({[DEFAULT] host: inventory name}) of the inventory's computes.
+    description: "With V(compute_removal), C({[DEFAULT] host: inventory name}) of the inventory's computes."
     type: dict
   hypervisors:
     description: With V(provider_names), the rows of C(openstack hypervisor list --long -f json).
