@@ -20,8 +20,6 @@ description:
     each cell should have, the ServiceGroup settings to read liveness with, and its refusals).
   - V(refresh) gives the C({host, unit, action}) jobs (V(sighup) or V(restart)) that make the running services see the
     cell changes named in O(restart_required), from O(groups).
-  - V(lab_databases) gives, for C(nova.cells.lab_infra), which MariaDB of a lab holds which database
-    (C({main, instances, problems})): the main one on O(lab_main_port), each of O(lab_instances) on its own port.
   - The result holds passwords; use it with C(no_log).
 author: nova.cells contributors (@nova-cells)
 positional: view
@@ -35,7 +33,7 @@ options:
   view:
     description: What to return.
     type: str
-    choices: [urls, nova_conf, node_types, start_units, cells, refresh, lab_databases]
+    choices: [urls, nova_conf, node_types, start_units, cells, refresh]
     default: urls
   extra_sections:
     description: 'With V(nova_conf), C({section: {option: value}}) merged over the computed options.'
@@ -68,18 +66,6 @@ options:
     description: With V(nova_conf), show what the ServiceGroup renderer warns about as Ansible warnings.
     type: bool
     default: false
-  lab_instances:
-    description: With V(lab_databases), the further MariaDB instances of the lab, C([{name, port}]).
-    type: list
-    elements: dict
-  lab_main_port:
-    description: With V(lab_databases), the port of the lab's main MariaDB.
-    type: int
-    default: 3306
-  lab_extra_databases:
-    description: With V(lab_databases), databases outside the URL model, all on the main MariaDB.
-    type: list
-    elements: str
 '''
 
 EXAMPLES = r'''
@@ -102,8 +88,7 @@ from ansible_collections.nova.cells.plugins.module_utils._servicegroup import Se
 
 
 def deployment(settings, view='urls', extra_sections=None, selected=None, manage_dir=None, computes=None, hostvars=None,
-               expected=None, restart_required=None, groups=None, warn=False, lab_instances=None, lab_main_port=3306,
-               lab_extra_databases=None):
+               expected=None, restart_required=None, groups=None, warn=False):
     try:
         if view == 'urls':
             return _deployment.urls(settings)
@@ -127,17 +112,13 @@ def deployment(settings, view='urls', extra_sections=None, selected=None, manage
                                          else _deployment.expected_computes(computes or [], hostvars or {}, plan['names']))
             plan['servicegroup'] = _deployment.servicegroup_reader(settings)
             return plan
-        if view == 'lab_databases':
-            return _deployment.lab_databases(_deployment.urls(settings), lab_instances or [], lab_main_port,
-                                             lab_extra_databases or [])
         if view == 'refresh':
             return _deployment.refresh_jobs(restart_required, groups or {}, settings['nova_node_type_groups'], settings['nova_service_units'])
     except ServiceGroupError as exc:
         raise AnsibleFilterError(f'nova.cells.deployment: {exc}') from None
     except KeyError as exc:
         raise AnsibleFilterError(f'nova.cells.deployment: the setting {exc} is missing') from None
-    raise AnsibleFilterError(f'nova.cells.deployment: unknown view {view!r}; known: urls, nova_conf, node_types, start_units, cells, refresh, '
-                             'lab_databases')
+    raise AnsibleFilterError(f'nova.cells.deployment: unknown view {view!r}; known: urls, nova_conf, node_types, start_units, cells, refresh')
 
 
 class FilterModule:
