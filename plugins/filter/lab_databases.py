@@ -14,7 +14,7 @@ description:
   - Each database of the URL model goes to the MariaDB on its port (C(nova_cells.<cell>.database_port), default
     C(nova_database_port)); the host part is not compared, a lab has one database host. O(extra) all go to the
     main MariaDB.
-  - "Returns C(main) (the main MariaDB's databases), C(instances) (C([{name, port, databases}])) and C(problems)
+  - "Returns C(main) (the main MariaDB's databases), C(instances) (C([{name, port, databases, datadir, config, unit, socket}])) and C(problems)
     (why the lab cannot serve the model: a port no instance listens on, a name or port given twice, a bad name)."
 author: nova.cells contributors (@nova-cells)
 positional: instances, main_port, extra

@@ -564,7 +564,8 @@ def lab_databases(model, instances, main_port=3306, extra_databases=()):
     directory and systemd unit, so that one cell's database server can be stopped alone. A database of the
     URL model goes to the server on its port (the host part is not compared: the lab has one host); the
     databases of extra_databases (Placement, Keystone, ... and lab_infra_extra_databases) go to the main one.
-    Returns {main: [database, ...], instances: [{name, port, databases}], problems: [message, ...]}.
+    Returns {main: [database, ...], instances: [{name, port, databases, datadir, config, unit, socket}],
+    problems: [message, ...]}.
     """
     problems = []
     by_port = {}
@@ -592,7 +593,9 @@ def lab_databases(model, instances, main_port=3306, extra_databases=()):
         if name in [inst['name'] for inst in out]:
             problems.append('lab_infra_extra_mariadb_instances: the name %s is given twice' % name)
             continue
-        by_port[port] = {'name': name, 'port': port, 'databases': []}
+        by_port[port] = {'name': name, 'port': port, 'databases': [], 'datadir': '/var/lib/mysql-' + name,
+                         'config': '/etc/mysql/nova-lab-%s.cnf' % name, 'unit': 'mariadb-lab-' + name,
+                         'socket': '/run/mysqld-%s/mysqld.sock' % name}
         out.append(by_port[port])
     main = []
     for server in model['infrastructure']['database_servers']:

@@ -215,7 +215,9 @@ def test_lab_databases_put_a_cell_on_its_own_instance():
     model = d.urls(settings('nova_api', nova_cells={'cell1': {}, 'cell2': {'database_port': 3307}}))
     plan = d.lab_databases(model, [{'name': 'cell2', 'port': '3307'}], 3306, ['nova_placement', 'keystone'])
     assert plan == {'main': ['nova_api', 'nova_cell0', 'nova_cell1', 'nova_placement', 'keystone'],
-                    'instances': [{'name': 'cell2', 'port': 3307, 'databases': ['nova_cell2']}], 'problems': []}
+                    'instances': [{'name': 'cell2', 'port': 3307, 'databases': ['nova_cell2'], 'datadir': '/var/lib/mysql-cell2',
+                                   'config': '/etc/mysql/nova-lab-cell2.cnf', 'unit': 'mariadb-lab-cell2',
+                                   'socket': '/run/mysqld-cell2/mysqld.sock'}], 'problems': []}
 
 
 def test_lab_databases_without_instances_is_the_one_server():
