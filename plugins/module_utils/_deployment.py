@@ -58,7 +58,8 @@ def urls(settings):
 
     Returns the dict the roles keep in the fact ``_nova_conf_urls`` (no_log: it holds passwords): api_database,
     cell0_database, api_transport, cell0_mapping, cells {name: {database, transport, mapping_database,
-    mapping_transport, shares_api_mq, disabled}}, shared_cell, isolated, templates, problems, infrastructure and
+    mapping_transport, shares_api_mq, disabled}}, shared_cell, isolated, templates, problems, infrastructure
+    {databases, vhosts, database_accounts, rabbit_accounts, database_servers [{host, port, databases}]} and
     host {types, api_level, cell_level, cell, api_database, database, transport_url, db_in_environment}.
     """
     s = settings
@@ -90,6 +91,8 @@ def urls(settings):
     # Cells.
     cells = {}
     database_names = [s['nova_api_database_name'], s['nova_cell0_database_name']]
+    # {(host, port): [database, ...]} in order: which database server each database is on.
+    database_servers = {(db_host, db_port): list(database_names)}
     vhosts = [mq_vhost]
     database_accounts = [{'user': db_user, 'password': db_password}]
     rabbit_accounts = [{'user': mq_user, 'password': mq_password}]
@@ -122,6 +125,7 @@ def urls(settings):
                 mq_parts[0], spec.get('rabbit_user', mq_user), spec.get('rabbit_password', mq_password), *mq_parts[1:]))
             mapping_database, mapping_transport = database, transport
         database_names.append(db_parts[3])
+        database_servers.setdefault((db_parts[1], db_parts[2]), []).append(db_parts[3])
         vhosts.append(mq_parts[3])
         if not templates:
             database_accounts.append({'user': spec.get('database_user', db_user), 'password': spec.get('database_password', db_password)})
@@ -192,6 +196,8 @@ def urls(settings):
         'infrastructure': {
             'databases': _unique(database_names), 'vhosts': _unique(vhosts),
             'database_accounts': _unique(database_accounts), 'rabbit_accounts': _unique(rabbit_accounts),
+            'database_servers': [{'host': host, 'port': port, 'databases': _unique(names)}
+                                 for (host, port), names in database_servers.items()],
         },
         'host': {
             'types': types,
@@ -548,3 +554,63 @@ def refresh_jobs(wanted, groups, node_type_groups, service_units):
             for kind in kinds:
                 add(kind, 'restart')
     return jobs
+
+
+_LAB_INSTANCE_NAME = re.compile(r'^[a-z0-9][a-z0-9_-]{0,31}$')
+
+
+def lab_databases(model, instances, main_port=3306, extra_databases=()):
+    """Which MariaDB server of a lab (nova.cells.lab_infra) holds which database.
+
+    The lab's main MariaDB listens on main_port; each of ``instances`` ([{name, port}], the role's
+    lab_infra_extra_mariadb_instances) is a further mariadbd on the same host with its own port, data
+    directory and systemd unit, so that one cell's database server can be stopped alone. A database of the
+    URL model goes to the server on its port (the host part is not compared: the lab has one host); the
+    databases of extra_databases (Placement, Keystone, ... and lab_infra_extra_databases) go to the main one.
+    Returns {main: [database, ...], instances: [{name, port, databases, datadir, config, unit, socket}],
+    problems: [message, ...]}.
+    """
+    problems = []
+    by_port = {}
+    out = []
+    main_port = _int(main_port)
+    for given in instances or []:
+        spec = given if isinstance(given, dict) else {}
+        name = str(spec.get('name', ''))
+        try:
+            port = _int(spec.get('port'))
+        except (TypeError, ValueError):
+            problems.append('lab_infra_extra_mariadb_instances: %r needs a port (a number), got %r' % (name, spec.get('port')))
+            continue
+        if not _LAB_INSTANCE_NAME.match(name):
+            problems.append('lab_infra_extra_mariadb_instances: the name %r must be 1-32 lower-case letters, digits, _ or - '
+                            '(it names a data directory and a systemd unit)' % name)
+            continue
+        if not 0 < port < 65536:
+            problems.append('lab_infra_extra_mariadb_instances: port %s of %s is not a TCP port' % (port, name))
+            continue
+        if port == main_port or port in by_port:
+            problems.append('lab_infra_extra_mariadb_instances: port %s of %s is already taken by %s'
+                            % (port, name, 'the main MariaDB' if port == main_port else by_port[port]['name']))
+            continue
+        if name in [inst['name'] for inst in out]:
+            problems.append('lab_infra_extra_mariadb_instances: the name %s is given twice' % name)
+            continue
+        by_port[port] = {'name': name, 'port': port, 'databases': [], 'datadir': '/var/lib/mysql-' + name,
+                         'config': '/etc/mysql/nova-lab-%s.cnf' % name, 'unit': 'mariadb-lab-' + name,
+                         'socket': '/run/mysqld-%s/mysqld.sock' % name}
+        out.append(by_port[port])
+    main = []
+    for server in model['infrastructure']['database_servers']:
+        port = _int(server['port'])
+        if port == main_port:
+            main.extend(server['databases'])
+        elif port in by_port:
+            by_port[port]['databases'].extend(server['databases'])
+        else:
+            problems.append('the database(s) %s are on port %s, which no MariaDB of the lab serves: add {name, port: %s} to '
+                            'lab_infra_extra_mariadb_instances' % (', '.join(server['databases']), port, port))
+    main.extend(extra_databases or ())
+    for inst in out:
+        inst['databases'] = _unique(inst['databases'])
+    return {'main': _unique(main), 'instances': out, 'problems': problems}

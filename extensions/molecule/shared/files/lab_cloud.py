@@ -13,6 +13,9 @@ Run on an API host with the openstackclient venv: /opt/osc/bin/python lab_cloud.
   servers {"microversion", "query"}  GET /servers/detail at that microversion, raw (openstackclient
           always sends deleted=False, a filter, so Nova never returns its down-cell records to it).
   show    {"ids": [...]}  GET /servers/{id} for each; the status code and the server's status.
+  get     {"requests": [{"name", "path", "microversion"}]}  raw GETs in one process (a down cell's partial
+          records): per name the status code and the servers ({id, name, status}), services ({binary, host,
+          status, state}) or server ({id, name, status}) of the answer.
 
 Prints one JSON document; times are measured here (time.monotonic()).
 """
@@ -119,7 +122,29 @@ def show(conn, req):
     return {'servers': out}
 
 
-ACTIONS = {'setup': setup, 'boot': boot, 'delete': delete, 'servers': servers, 'show': show}
+def get(conn, req):
+    out = {}
+    for item in req['requests']:
+        headers = {'OpenStack-API-Version': f'compute {item["microversion"]}'} if item.get('microversion') else {}
+        resp = conn.compute.get(item['path'], headers=headers, raise_exc=False)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        result = {'code': resp.status_code, 'error': '' if resp.ok else json.dumps(body)[:300]}
+        if 'servers' in body:
+            result['servers'] = [{'id': s['id'], 'name': s.get('name'), 'status': s.get('status')} for s in body['servers']]
+        if 'services' in body:
+            result['services'] = [{'binary': s.get('binary'), 'host': s.get('host'), 'status': s.get('status'),
+                                   'state': s.get('state')} for s in body['services']]
+        if 'server' in body:
+            result['server'] = {'id': body['server'].get('id'), 'name': body['server'].get('name'),
+                                'status': body['server'].get('status')}
+        out[item['name']] = result
+    return out
+
+
+ACTIONS = {'setup': setup, 'boot': boot, 'delete': delete, 'servers': servers, 'show': show, 'get': get}
 
 
 def wait_for_api(conn, seconds=180):

@@ -156,3 +156,57 @@ def test_refresh_jobs():
         {'host': 's1', 'unit': 'nova-scheduler', 'action': 'restart'}, {'host': 'a1', 'unit': 'nova-api', 'action': 'restart'}]
     jobs = d.refresh_jobs(['scheduler', 'scheduler_sighup', 'conductor', 'api'], groups, GROUPS, UNITS)
     assert [(j['host'], j['action']) for j in jobs] == [('s1', 'restart'), ('a1', 'restart'), ('m1', 'restart'), ('sc1', 'restart')]
+
+
+# -- which database server holds which database (infrastructure.database_servers, lab_databases) ----------------
+
+def test_database_servers_follow_each_cells_host_and_port():
+    model = d.urls(settings('nova_api', nova_cells={'cell1': {}, 'cell2': {'database_port': 3307},
+                                                     'cell3': {'database_host': 'db3', 'database_name': 'c3'}},
+                            nova_api_mq_shared_cell=''))
+    assert model['infrastructure']['database_servers'] == [
+        {'host': 'db', 'port': 3306, 'databases': ['nova_api', 'nova_cell0', 'nova_cell1']},
+        {'host': 'db', 'port': 3307, 'databases': ['nova_cell2']},
+        {'host': 'db3', 'port': 3306, 'databases': ['c3']},
+    ]
+    assert model['cells']['cell2']['database'] == 'mysql+pymysql://nova:Db%2Bpw%2F1@db:3307/nova_cell2'
+    # The flat list stays as it was (every database once).
+    assert model['infrastructure']['databases'] == ['nova_api', 'nova_cell0', 'nova_cell1', 'nova_cell2', 'c3']
+
+
+def test_template_mode_keeps_a_cells_own_database_port_in_the_mapping():
+    model = d.urls(settings('nova_api', nova_cell_url_templates=True, nova_api_mq_shared_cell='',
+                            nova_cells={'cell1': {}, 'cell2': {'database_port': 3307}}))
+    assert model['cells']['cell2']['mapping_database'] == 'mysql+pymysql://{username}:{password}@db:3307/nova_cell2'
+    assert model['problems'] == []
+
+
+def test_lab_databases_put_a_cell_on_its_own_instance():
+    model = d.urls(settings('nova_api', nova_cells={'cell1': {}, 'cell2': {'database_port': 3307}}))
+    plan = d.lab_databases(model, [{'name': 'cell2', 'port': '3307'}], 3306, ['nova_placement', 'keystone'])
+    assert plan == {'main': ['nova_api', 'nova_cell0', 'nova_cell1', 'nova_placement', 'keystone'],
+                    'instances': [{'name': 'cell2', 'port': 3307, 'databases': ['nova_cell2'], 'datadir': '/var/lib/mysql-cell2',
+                                   'config': '/etc/mysql/nova-lab-cell2.cnf', 'unit': 'mariadb-lab-cell2',
+                                   'socket': '/run/mysqld-cell2/mysqld.sock'}], 'problems': []}
+
+
+def test_lab_databases_without_instances_is_the_one_server():
+    model = d.urls(settings('nova_api', nova_cells={'cell1': {}, 'cell2': {}}))
+    plan = d.lab_databases(model, [], 3306, ['nova_placement'])
+    assert plan == {'main': ['nova_api', 'nova_cell0', 'nova_cell1', 'nova_cell2', 'nova_placement'], 'instances': [],
+                    'problems': []}
+
+
+@pytest.mark.parametrize('instances, needle', [
+    ([], 'nova_cell2 are on port 3307, which no MariaDB of the lab serves'),
+    ([{'name': 'cell2', 'port': 3306}], 'port 3306 of cell2 is already taken by the main MariaDB'),
+    ([{'name': 'cell2', 'port': 3307}, {'name': 'other', 'port': 3307}], 'port 3307 of other is already taken by cell2'),
+    ([{'name': 'cell2', 'port': 3307}, {'name': 'cell2', 'port': 3308}], 'the name cell2 is given twice'),
+    ([{'name': 'Cell 2', 'port': 3307}], "the name 'Cell 2' must be"),
+    ([{'name': 'cell2'}], "'cell2' needs a port"),
+    ([{'name': 'cell2', 'port': 70000}], 'port 70000 of cell2 is not a TCP port'),
+])
+def test_lab_databases_refuses_what_the_lab_cannot_serve(instances, needle):
+    model = d.urls(settings('nova_api', nova_cells={'cell1': {}, 'cell2': {'database_port': 3307}}))
+    problems = d.lab_databases(model, instances)['problems']
+    assert any(needle in problem for problem in problems), problems
