@@ -99,7 +99,7 @@ from ansible_collections.nova.cells.plugins.module_utils import _rollout
 
 
 def rollout(data, view, mtimes=None, wanted=None, changed=False, target=None, writer_hosts=None, service_down_time=60,
-         report_interval=10, grace=0, after='', selected=None, cell=None, password=None, phase=None):
+            report_interval=10, grace=0, after='', selected=None, cell=None, password=None, phase=None):
     try:
         if view == 'stale_units':
             return _rollout.stale_units(data, mtimes or [], wanted or [], changed=bool(changed))
