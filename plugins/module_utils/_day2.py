@@ -80,24 +80,17 @@ def compute_removal(hosts, services, servers, inventory_hosts=None):
     with_service = [service['host'] for service in found]
     unreachable = []
     if inventory_hosts is not None:
-        unreachable = [service['host'] for service in found
-                       if service['state'] == 'up' and service['host'] not in inventory_hosts]
+        # Each host once, in the order the API listed them.
+        unreachable = list(dict.fromkeys(service['host'] for service in found
+                                         if service['state'] == 'up' and service['host'] not in inventory_hosts))
     unreachable_message = ''
     if unreachable:
-        unreachable_message = (f"nova-compute on {', '.join(_unique(unreachable))} is up, but no host of the inventory's compute "
+        unreachable_message = (f"nova-compute on {', '.join(unreachable)} is up, but no host of the inventory's compute "
                                'group runs it (nova_host), so it cannot be stopped, and a running compute re-creates its service: '
                                'add the host to the inventory or stop nova-compute there, then run again. Nothing was changed.')
     return {'services': found, 'servers': blocking, 'servers_message': message,
             'gone': [host for host in wanted if host not in with_service],
-            'unreachable': _unique(unreachable), 'unreachable_message': unreachable_message}
-
-
-def _unique(items):
-    out = []
-    for item in items:
-        if item not in out:
-            out.append(item)
-    return out
+            'unreachable': unreachable, 'unreachable_message': unreachable_message}
 
 
 def provider_names(hosts, hypervisors, services=None):
