@@ -161,9 +161,8 @@ def test_refresh_jobs():
 # -- which database server holds which database (infrastructure.database_servers, lab_databases) ----------------
 
 def test_database_servers_follow_each_cells_host_and_port():
-    model = d.urls(settings('nova_api', nova_cells={'cell1': {}, 'cell2': {'database_port': 3307},
-                                                     'cell3': {'database_host': 'db3', 'database_name': 'c3'}},
-                            nova_api_mq_shared_cell=''))
+    cells = {'cell1': {}, 'cell2': {'database_port': 3307}, 'cell3': {'database_host': 'db3', 'database_name': 'c3'}}
+    model = d.urls(settings('nova_api', nova_cells=cells, nova_api_mq_shared_cell=''))
     assert model['infrastructure']['database_servers'] == [
         {'host': 'db', 'port': 3306, 'databases': ['nova_api', 'nova_cell0', 'nova_cell1']},
         {'host': 'db', 'port': 3307, 'databases': ['nova_cell2']},
