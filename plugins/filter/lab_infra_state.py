@@ -1,0 +1,115 @@
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+name: lab_infra_state
+short_description: What a nova.cells test lab's infrastructure host already has, from one read
+version_added: 0.2.0
+description:
+  - For the C(lab_infra) role (test labs only). The role reads the state of the infrastructure host in one process
+    (systemd units, the files it manages, memcached's listen lines, each MariaDB's databases, accounts and grants,
+    RabbitMQ's users, vhosts and permissions) and skips what is already in place; this filter parses that read.
+  - "Input lines: C(unit NAME ACTIVE ENABLED), C(file PATH SHA1 OWNER GROUP MODE) (C(-) for each field of a missing
+    file, C(dir) as the checksum of a directory), C(listen ADDRESS) (memcached), C(mysql SERVER db NAME),
+    C(mysql SERVER user NAME), C(mysql SERVER grant GRANTEE SCHEMA), C(mysql SERVER up),
+    C(rabbit user NAME), C(rabbit vhost NAME), C(rabbit perm VHOST USER ...), C(rabbit up). Other lines are ignored."
+  - "Returns C(units) (C({name: {active, enabled}})), C(files) (C({path: {sha1, owner, group, mode}}), only the files that
+    exist), C(memcached_listen), C(mysql) (C({server: {databases, users, grants}}), only the servers that answered)
+    and C(rabbit) (C({users, vhosts, permissions}), C(none) when RabbitMQ did not answer). A grant is
+    C('USER'@'%' SCHEMA), a permission C(VHOST USER)."
+author: nova.cells contributors (@nova-cells)
+options:
+  _input:
+    description: The lines of the read (C(stdout_lines)).
+    type: list
+    elements: str
+    required: true
+'''
+
+EXAMPLES = r'''
+- name: Parse what the infrastructure host has
+  ansible.builtin.set_fact:
+    _lab_infra_state: "{{ _lab_infra_probe.stdout_lines | nova.cells.lab_infra_state }}"
+'''
+
+RETURN = r'''
+_value:
+  description: "C({units, files, memcached_listen, mysql, rabbit})."
+  type: dict
+'''
+
+from ansible.errors import AnsibleFilterError
+
+
+def lab_infra_state(lines):
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    if not isinstance(lines, (list, tuple)):
+        raise AnsibleFilterError(f'nova.cells.lab_infra_state: expects the lines of the read, got {type(lines).__name__}')
+    state = {'units': {}, 'files': {}, 'memcached_listen': [], 'mysql': {}, 'rabbit': None}
+    rabbit = {'users': [], 'vhosts': [], 'permissions': []}
+    rabbit_up = False
+    for line in lines:
+        fields = str(line).split()
+        if not fields:
+            continue
+        kind, rest = fields[0], fields[1:]
+        if kind == 'unit' and len(rest) == 3:
+            state['units'][rest[0]] = {'active': rest[1] == 'active', 'enabled': rest[2] == 'enabled'}
+        elif kind == 'file' and len(rest) == 5 and rest[1] != '-':
+            state['files'][rest[0]] = {'sha1': rest[1], 'owner': rest[2], 'group': rest[3], 'mode': rest[4].lstrip('0') or '0'}
+        elif kind == 'listen' and len(rest) == 1:
+            state['memcached_listen'].append(rest[0])
+        elif kind == 'mysql' and len(rest) >= 2:
+            server = state['mysql'].setdefault(rest[0], {'databases': [], 'users': [], 'grants': []})
+            what, args = rest[1], rest[2:]
+            if what == 'db' and len(args) == 1:
+                server['databases'].append(args[0])
+            elif what == 'user' and len(args) == 1:
+                server['users'].append(args[0])
+            elif what == 'grant' and len(args) == 2:
+                server['grants'].append(' '.join(args))
+        elif kind == 'rabbit' and rest:
+            if rest[0] == 'up':
+                rabbit_up = True
+            elif rest[0] == 'user' and len(rest) == 2:
+                rabbit['users'].append(rest[1])
+            elif rest[0] == 'vhost' and len(rest) == 2:
+                rabbit['vhosts'].append(rest[1])
+            elif rest[0] == 'perm' and len(rest) >= 3:
+                rabbit['permissions'].append(f'{rest[1]} {rest[2]}')
+    if rabbit_up:
+        state['rabbit'] = rabbit
+    return state
+
+
+def lab_infra_mysql_missing(state, server, databases, users):
+    """What MariaDB ``server`` lacks of ``databases``, ``users`` and their grants; [] when all is in place."""
+    have = (state or {}).get('mysql', {}).get(server)
+    if have is None:
+        return [f'MariaDB {server} did not answer']
+    missing = [f'database {name}' for name in databases if name not in have['databases']]
+    missing += [f'account {user}' for user in users if user not in have['users']]
+    missing += [f'grant {user} {name}' for user in users for name in databases
+                if f"'{user}'@'%' {name}" not in have['grants']]
+    return missing
+
+
+def lab_infra_rabbit_missing(state, users, vhosts):
+    """What RabbitMQ lacks of ``users``, ``vhosts`` and each user's permission on each vhost; [] when all is in place."""
+    have = (state or {}).get('rabbit')
+    if have is None:
+        return ['RabbitMQ did not answer']
+    missing = [f'user {user}' for user in users if user not in have['users']]
+    missing += [f'vhost {vhost}' for vhost in vhosts if vhost not in have['vhosts']]
+    missing += [f'permission {user} {vhost}' for user in users for vhost in vhosts
+                if f'{vhost} {user}' not in have['permissions']]
+    return missing
+
+
+class FilterModule:
+    def filters(self):
+        return {'lab_infra_state': lab_infra_state, 'lab_infra_mysql_missing': lab_infra_mysql_missing,
+                'lab_infra_rabbit_missing': lab_infra_rabbit_missing}

@@ -1,0 +1,72 @@
+# Copyright: nova.cells contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.nova.cells.plugins.filter.lab_infra_state import FilterModule
+
+FILTERS = FilterModule().filters()
+READ = [
+    'unit mariadb active enabled',
+    'unit rabbitmq-server inactive disabled',
+    'unit placement-api unknown unknown',
+    'file /etc/mysql/mariadb.conf.d/99-nova-lab.cnf 0123456789abcdef0123456789abcdef01234567 root root 644',
+    'file /etc/openstack dir root root 755',
+    'listen 0.0.0.0',
+    "mysql main db nova_api",
+    "mysql main user nova",
+    "mysql main grant 'nova'@'%' nova_api",
+    'mysql main up',
+    'mysql cell2 up',
+    '',
+    'some noise',
+]
+RABBIT = ['rabbit user nova', 'rabbit user guest', 'rabbit vhost nova_api', 'rabbit vhost cell1',
+          'rabbit perm nova_api nova', 'rabbit perm / guest', 'rabbit ok', 'rabbit up']
+
+
+def test_state_parses_each_kind_of_line():
+    state = FILTERS['lab_infra_state'](READ + RABBIT)
+    assert state['units'] == {'mariadb': {'active': True, 'enabled': True},
+                              'rabbitmq-server': {'active': False, 'enabled': False},
+                              'placement-api': {'active': False, 'enabled': False}}
+    assert state['files']['/etc/mysql/mariadb.conf.d/99-nova-lab.cnf'] == {
+        'sha1': '0123456789abcdef0123456789abcdef01234567', 'owner': 'root', 'group': 'root', 'mode': '644'}
+    assert state['files']['/etc/openstack']['sha1'] == 'dir'
+    assert state['memcached_listen'] == ['0.0.0.0']
+    assert state['mysql'] == {'main': {'databases': ['nova_api'], 'users': ['nova'], 'grants': ["'nova'@'%' nova_api"]},
+                              'cell2': {'databases': [], 'users': [], 'grants': []}}
+    assert state['rabbit'] == {'users': ['nova', 'guest'], 'vhosts': ['nova_api', 'cell1'],
+                               'permissions': ['nova_api nova', '/ guest']}
+
+
+def test_rabbit_without_up_line_did_not_answer():
+    assert FILTERS['lab_infra_state'](READ + RABBIT[:-1])['rabbit'] is None
+    assert FILTERS['lab_infra_state']('unit a active enabled\n')['units'] == {'a': {'active': True, 'enabled': True}}
+
+
+def test_state_refuses_other_input():
+    with pytest.raises(AnsibleFilterError, match=r'^nova\.cells\.lab_infra_state: expects the lines'):
+        FILTERS['lab_infra_state']({'stdout': ''})
+
+
+def test_mysql_missing():
+    state = FILTERS['lab_infra_state'](READ)
+    missing = FILTERS['lab_infra_mysql_missing']
+    assert missing(state, 'main', ['nova_api'], ['nova']) == []
+    assert missing(state, 'main', ['nova_api', 'nova_cell1'], ['nova', 'other']) == [
+        'database nova_cell1', 'account other', 'grant nova nova_cell1', 'grant other nova_api', 'grant other nova_cell1']
+    assert missing(state, 'cell9', [], []) == ['MariaDB cell9 did not answer']
+
+
+def test_rabbit_missing():
+    state = FILTERS['lab_infra_state'](READ + RABBIT)
+    missing = FILTERS['lab_infra_rabbit_missing']
+    assert missing(state, ['nova'], ['nova_api']) == []
+    assert missing(state, ['nova', 'x'], ['nova_api', 'cell1', 'cell2']) == [
+        'user x', 'vhost cell2', 'permission nova cell1', 'permission nova cell2', 'permission x nova_api',
+        'permission x cell1', 'permission x cell2']
+    assert missing(FILTERS['lab_infra_state'](READ), ['nova'], []) == ['RabbitMQ did not answer']
