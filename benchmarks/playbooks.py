@@ -3,7 +3,8 @@
 One command, two measurements (docs/scale.md, section "Playbooks"):
 
   $NOVA_CELLS_HOME/venv-ctl/bin/python benchmarks/playbooks.py scale [--hosts 500] [--forks 10] [--no-baseline]
-  $NOVA_CELLS_HOME/venv-ctl/bin/python benchmarks/playbooks.py deploy --inventory DIR [--rounds 2]
+  $NOVA_CELLS_HOME/venv-ctl/bin/python benchmarks/playbooks.py baseline-lab [--action converge|destroy]
+  $NOVA_CELLS_HOME/venv-ctl/bin/python benchmarks/playbooks.py deploy --inventory DIR --baseline-inventory DIR [--rounds 2]
 
 scale: the nova.cells.nova_conf role for N simulated compute hosts (local connection, each host writing
 under its own directory) in one ansible-playbook run, first deploy then no-op, next to the floor of one
@@ -13,12 +14,21 @@ time, CPU seconds of the whole process tree (ansible-playbook, its workers and, 
 connection, the modules), CPU seconds per host, peak memory of the tree (sum of RSS, sampled every
 0.2 s) and the tasks per host from the play recap.
 
-deploy: the nova.cells.deploy playbook against a running multi_cell lab that is already converged
-(tools/molecule.sh --action converge multi_cell; --inventory is the Molecule inventory directory of
-the scenario, $NOVA_CELLS_HOME/molecule/<tag>/multi_cell/inventory), alternately with this checkout and
-the baseline, so that machine load affects both alike. Prints wall and CPU seconds, the tasks per
-compute host, and the nova-manage commands that ran (every nova.cells module reports each nova-manage
-command line it runs in its result's ``commands``; the runs use the ansible.posix.json callback).
+deploy: a no-op nova.cells.deploy, this checkout against a running multi_cell lab that this checkout
+converged (tools/molecule.sh --action converge multi_cell; --inventory is the Molecule inventory
+directory of the scenario, $NOVA_CELLS_HOME/molecule/<tag>/multi_cell/inventory), the baseline against
+the multi_cell lab of the baseline's own scenario, converged by the baseline itself (baseline-lab:
+the baseline extracted under $NOVA_CELLS_HOME/bench/, its own tools/molecule.sh --action converge
+multi_cell; it prints its inventory directory for --baseline-inventory). Each side's no-op on the lab
+it built: the baseline run against today's lab is no no-op (the baseline knows neither Keystone, Glance
+and Neutron in nova.cells.lab_infra nor today's nova.conf: it rewrites Placement's and every Nova
+host's configuration, restarts the services, and the computes do not come back), and today's run would
+then rewrite them back. Today's lab holds more (Keystone, Glance, Neutron, the API services), so the
+comparison favours the baseline. The runs alternate, so that machine load affects both alike; a timed
+run that changes anything is marked "NOT A NO-OP". Prints wall and CPU seconds, the tasks per compute
+host, the hosts changed, the nova-manage commands that ran (every nova.cells module reports each
+nova-manage command line it runs in its result's ``commands``; the runs use the ansible.posix.json
+callback), and each play's seconds (from the callback's play durations).
 
 Settings assumed everywhere: linear strategy, pipelining on, no fact gathering (the playbooks do not
 gather), no fact cache, forks as given (default 10).
@@ -86,6 +96,16 @@ def _tree_rss(root_pid: int) -> int:
     return total
 
 
+def _seconds(duration: dict) -> float:
+    """Seconds between the ISO timestamps of an ansible.posix.json duration ({start, end}); 0 if absent."""
+    from datetime import datetime
+    try:
+        start, end = (datetime.fromisoformat(duration[key].replace('Z', '+00:00')) for key in ('start', 'end'))
+    except (KeyError, ValueError):
+        return 0.0
+    return (end - start).total_seconds()
+
+
 class Run:
     def __init__(self, label, argv, env, cwd=None):
         self.label = label
@@ -114,6 +134,7 @@ class Run:
             sys.stderr.write(self.output[-6000:] + self.errors[-3000:])
             raise SystemExit(f'{label}: ansible-playbook failed (rc {self.rc})')
         document = json.loads(self.output[self.output.index('{'):])
+        self.plays = [(play['play']['name'], _seconds(play['play'].get('duration') or {})) for play in document['plays']]
         self.recap = {host: {key: int(stats.get(key, 0)) for key in ('ok', 'changed', 'unreachable', 'failed', 'skipped')}
                       for host, stats in document['stats'].items()}
         # Every nova-manage command line a module reports in its result (the modules report each one they run).
@@ -252,27 +273,56 @@ def deploy(options):
         baseline = collection_tree(work / 'baseline', commit=BASELINE_COMMIT)
         extra = {'ANSIBLE_CONNECTION_PLUGINS': str(REPO / 'extensions' / 'molecule' / 'shared' / 'connection_plugins'),
                  'ANSIBLE_TIMEOUT': '60'}
+        sides = [('this checkout', current, options.inventory),
+                 (f'baseline {BASELINE_COMMIT}, its own lab', baseline, options.baseline_inventory)]
         runs = []
         for round_ in range(options.rounds):
-            for label, collections in (('this checkout', current), (f'baseline {BASELINE_COMMIT}', baseline)):
+            for label, collections, inventory in sides:
                 env = playbook_env(collections, options.forks, extra)
                 playbook = collections / 'ansible_collections' / 'nova' / 'cells' / 'playbooks' / 'deploy.yml'
-                run = Run(f'no-op deploy, {label} (round {round_ + 1})',
-                          [str(BIN / 'ansible-playbook'), '-i', options.inventory, str(playbook)], env)
+                run = Run(f'no-op deploy, {label} (round {round_ + 1})', [str(BIN / 'ansible-playbook'), '-i', inventory, str(playbook)], env)
                 runs.append(run)
                 print(f'... {run.label}: {run.wall:.1f} s, changed {run.changed_hosts()}', file=sys.stderr)
-        computes = sorted(host for host in runs[0].recap if 'cmp' in host)
-        print(f'no-op nova.cells.deploy of the multi_cell lab ({len(runs[0].recap)} hosts), forks {options.forks}')
-        print(f'{"run":<44} {"wall s":>8} {"CPU s":>8} {"tasks/compute":>14} {"skipped":>8} {"changed":>8} {"nova-manage":>12}')
+        load = os.getloadavg()
+        print(f'no-op nova.cells.deploy of a multi_cell lab, forks {options.forks}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
+        print('each side on the lab it converged itself: this checkout on today\'s multi_cell lab (with Keystone, Glance, Neutron),')
+        print(f'the baseline {BASELINE_COMMIT} on the multi_cell lab of its own scenario (benchmarks/playbooks.py baseline-lab)')
+        print(f'{"run":<52} {"hosts":>5} {"wall s":>7} {"CPU s":>7} {"tasks/compute":>14} {"skipped":>8} {"changed":>8} {"nova-manage":>12}')
         for run in runs:
+            computes = sorted(host for host in run.recap if 'cmp' in host)
             executed, skipped, _changed = run.tasks(computes[0]) if computes else (0, 0, 0)
-            print(f'{run.label:<44} {run.wall:8.1f} {run.cpu:8.1f} {executed:>14} {skipped:>8} {len(run.changed_hosts()):>8} '
-                  f'{len(run.nova_manage):>12}')
+            flag = '  NOT A NO-OP' if run.changed_hosts() else ''
+            print(f'{run.label:<52} {len(run.recap):>5} {run.wall:7.1f} {run.cpu:7.1f} {executed:>14} {skipped:>8} {len(run.changed_hosts()):>8} '
+                  f'{len(run.nova_manage):>12}{flag}')
+        print('seconds per play (the last round of each side):')
+        for label, _collections, _inventory in sides:
+            last = [run for run in runs if label in run.label][-1]
+            print(f'  {label}:')
+            for name, seconds in last.plays:
+                print(f'    {seconds:7.1f}  {name}')
         mine = [run.wall for run in runs if 'this checkout' in run.label]
         base = [run.wall for run in runs if 'baseline' in run.label]
         print(f'baseline wall / this checkout wall = {min(base) / min(mine):.2f}x (best of {options.rounds})')
+        lab = [sum(seconds for name, seconds in run.plays if name.startswith('Lab infrastructure')) for run in runs]
+        mine_nova = min(run.wall - seconds for run, seconds in zip(runs, lab, strict=True) if 'this checkout' in run.label)
+        base_nova = min(run.wall - seconds for run, seconds in zip(runs, lab, strict=True) if 'baseline' in run.label)
+        print(f'without the lab infrastructure play: baseline {base_nova:.1f} s / this checkout {mine_nova:.1f} s = {base_nova / mine_nova:.2f}x')
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def baseline_lab(options):
+    """The baseline's own multi_cell lab: the baseline extracted under $NOVA_CELLS_HOME/bench/, its own tools/molecule.sh."""
+    root = HOME / 'bench' / f'baseline-{BASELINE_COMMIT}'
+    target = root / 'ansible_collections' / 'nova' / 'cells'
+    if options.action != 'destroy' or not target.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        collection_tree(root, commit=BASELINE_COMMIT)
+    # The baseline's molecule.sh names the containers and the ephemeral directory after a hash of the copy's path.
+    tag = subprocess.run(['sha256sum'], input=str(target), capture_output=True, text=True, check=True).stdout[:4]
+    subprocess.run([str(target / 'tools' / 'molecule.sh'), '--no-images', '--copy', str(target), '--action', options.action,
+                    'multi_cell'], check=True)
+    print(f'baseline lab inventory: {HOME / "molecule" / tag / "multi_cell" / "inventory"}')
 
 
 def main():
@@ -284,10 +334,13 @@ def main():
     one.add_argument('--no-baseline', action='store_true')
     two = commands.add_parser('deploy')
     two.add_argument('--inventory', required=True)
+    two.add_argument('--baseline-inventory', required=True)
     two.add_argument('--rounds', type=int, default=2)
     two.add_argument('--forks', type=int, default=10)
+    three = commands.add_parser('baseline-lab')
+    three.add_argument('--action', default='converge', choices=['converge', 'destroy'])
     options = parser.parse_args()
-    scale(options) if options.command == 'scale' else deploy(options)
+    {'scale': scale, 'deploy': deploy, 'baseline-lab': baseline_lab}[options.command](options)
 
 
 if __name__ == '__main__':

@@ -19,31 +19,53 @@ description:
     exist), C(memcached_listen), C(mysql) (C({server: {databases, users, grants}}), only the servers that answered)
     and C(rabbit) (C({users, vhosts, permissions}), C(none) when RabbitMQ did not answer). A grant is
     C('USER'@'%' SCHEMA), a permission C(VHOST USER)."
+  - "And what is missing of what the lab needs: C(mysql_missing) (C({server: [what]}) for each of O(mysql_servers), empty
+    when its databases, O(database_users) and their grants on those databases are in place) and C(rabbit_missing)
+    (the missing O(rabbit_users), O(vhosts) and permissions of each of those users on each of those vhosts)."
 author: nova.cells contributors (@nova-cells)
+positional: mysql_servers, database_users, rabbit_users, vhosts
 options:
   _input:
     description: The lines of the read (C(stdout_lines)).
     type: list
     elements: str
     required: true
+  mysql_servers:
+    description: "The MariaDB servers of the lab, C([{name, databases}])."
+    type: list
+    elements: dict
+  database_users:
+    description: The database accounts every lab database needs (names).
+    type: list
+    elements: str
+  rabbit_users:
+    description: The RabbitMQ users every vhost needs (names).
+    type: list
+    elements: str
+  vhosts:
+    description: The RabbitMQ vhosts of the lab.
+    type: list
+    elements: str
 '''
 
 EXAMPLES = r'''
 - name: Parse what the infrastructure host has
   ansible.builtin.set_fact:
-    _lab_infra_state: "{{ _lab_infra_probe.stdout_lines | nova.cells.lab_infra_state }}"
+    _lab_infra_state: >-
+      {{ _lab_infra_probe.stdout_lines
+         | nova.cells.lab_infra_state([{'name': 'main', 'databases': ['nova_api']}], ['nova'], ['nova'], ['nova_api']) }}
 '''
 
 RETURN = r'''
 _value:
-  description: "C({units, files, memcached_listen, mysql, rabbit})."
+  description: "C({units, files, memcached_listen, mysql, rabbit, mysql_missing, rabbit_missing})."
   type: dict
 '''
 
 from ansible.errors import AnsibleFilterError
 
 
-def lab_infra_state(lines):
+def lab_infra_state(lines, mysql_servers=None, database_users=None, rabbit_users=None, vhosts=None):
     if isinstance(lines, str):
         lines = lines.splitlines()
     if not isinstance(lines, (list, tuple)):
@@ -82,10 +104,17 @@ def lab_infra_state(lines):
                 rabbit['permissions'].append(f'{rest[1]} {rest[2]}')
     if rabbit_up:
         state['rabbit'] = rabbit
+    try:
+        state['mysql_missing'] = {server['name']: _mysql_missing(state, server['name'], server.get('databases') or [],
+                                                                 database_users or [])
+                                  for server in mysql_servers or []}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise AnsibleFilterError(f'nova.cells.lab_infra_state: mysql_servers must be [{{name, databases}}]: {exc!r}') from None
+    state['rabbit_missing'] = _rabbit_missing(state, rabbit_users or [], vhosts or [])
     return state
 
 
-def lab_infra_mysql_missing(state, server, databases, users):
+def _mysql_missing(state, server, databases, users):
     """What MariaDB ``server`` lacks of ``databases``, ``users`` and their grants; [] when all is in place."""
     have = (state or {}).get('mysql', {}).get(server)
     if have is None:
@@ -97,7 +126,7 @@ def lab_infra_mysql_missing(state, server, databases, users):
     return missing
 
 
-def lab_infra_rabbit_missing(state, users, vhosts):
+def _rabbit_missing(state, users, vhosts):
     """What RabbitMQ lacks of ``users``, ``vhosts`` and each user's permission on each vhost; [] when all is in place."""
     have = (state or {}).get('rabbit')
     if have is None:
@@ -111,5 +140,4 @@ def lab_infra_rabbit_missing(state, users, vhosts):
 
 class FilterModule:
     def filters(self):
-        return {'lab_infra_state': lab_infra_state, 'lab_infra_mysql_missing': lab_infra_mysql_missing,
-                'lab_infra_rabbit_missing': lab_infra_rabbit_missing}
+        return {'lab_infra_state': lab_infra_state}

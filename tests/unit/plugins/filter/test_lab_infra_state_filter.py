@@ -54,19 +54,23 @@ def test_state_refuses_other_input():
 
 
 def test_mysql_missing():
-    state = FILTERS['lab_infra_state'](READ)
-    missing = FILTERS['lab_infra_mysql_missing']
-    assert missing(state, 'main', ['nova_api'], ['nova']) == []
-    assert missing(state, 'main', ['nova_api', 'nova_cell1'], ['nova', 'other']) == [
-        'database nova_cell1', 'account other', 'grant nova nova_cell1', 'grant other nova_api', 'grant other nova_cell1']
-    assert missing(state, 'cell9', [], []) == ['MariaDB cell9 did not answer']
+    f = FILTERS['lab_infra_state']
+    servers = [{'name': 'main', 'databases': ['nova_api']}, {'name': 'cell2', 'databases': ['nova_cell2']},
+               {'name': 'cell9', 'databases': []}]
+    assert f(READ, servers, ['nova'])['mysql_missing'] == {
+        'main': [], 'cell2': ['database nova_cell2', 'account nova', 'grant nova nova_cell2'],
+        'cell9': ['MariaDB cell9 did not answer']}
+    assert f(READ, [{'name': 'main', 'databases': ['nova_api', 'nova_cell1']}], ['nova', 'other'])['mysql_missing'] == {
+        'main': ['database nova_cell1', 'account other', 'grant nova nova_cell1', 'grant other nova_api', 'grant other nova_cell1']}
+    assert f(READ)['mysql_missing'] == {}
+    with pytest.raises(AnsibleFilterError, match=r'^nova\.cells\.lab_infra_state: mysql_servers must be'):
+        f(READ, [{'databases': []}])
 
 
 def test_rabbit_missing():
-    state = FILTERS['lab_infra_state'](READ + RABBIT)
-    missing = FILTERS['lab_infra_rabbit_missing']
-    assert missing(state, ['nova'], ['nova_api']) == []
-    assert missing(state, ['nova', 'x'], ['nova_api', 'cell1', 'cell2']) == [
+    f = FILTERS['lab_infra_state']
+    assert f(READ + RABBIT, [], [], ['nova'], ['nova_api'])['rabbit_missing'] == []
+    assert f(READ + RABBIT, [], [], ['nova', 'x'], ['nova_api', 'cell1', 'cell2'])['rabbit_missing'] == [
         'user x', 'vhost cell2', 'permission nova cell1', 'permission nova cell2', 'permission x nova_api',
         'permission x cell1', 'permission x cell2']
-    assert missing(FILTERS['lab_infra_state'](READ), ['nova'], []) == ['RabbitMQ did not answer']
+    assert f(READ, [], [], ['nova'], [])['rabbit_missing'] == ['RabbitMQ did not answer']
