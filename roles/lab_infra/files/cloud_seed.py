@@ -21,6 +21,7 @@ command per object: the CLI's start-up (about 1.5 s each) made seeding the slowe
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import openstack
 
@@ -61,13 +62,18 @@ def main():
     idn = conn.identity
 
     domain = idn.find_domain('default') or idn.find_domain('Default')
-    project = idn.find_project(spec.get('service_project', 'service'), domain_id=domain.id)
+    # The independent reads at once (about 0.3 s each on a busy machine).
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        reads = [pool.submit(idn.find_project, spec.get('service_project', 'service'), domain_id=domain.id),
+                 pool.submit(lambda: list(idn.roles())), pool.submit(lambda: list(idn.users(domain_id=domain.id))),
+                 pool.submit(lambda: list(idn.endpoints())), pool.submit(lambda: list(idn.services()))]
+        project, all_roles, all_users, endpoints, services = (read.result() for read in reads)
     if project is None:
         project = idn.create_project(name=spec.get('service_project', 'service'), domain_id=domain.id,
                                      description='Service users of the nova.cells lab')
         changed.append(f'project {project.name}')
     roles = {}
-    existing_roles = {r.name: r for r in idn.roles()}
+    existing_roles = {r.name: r for r in all_roles}
     for name in spec.get('roles', ['admin', 'service']):
         role = existing_roles.get(name)
         if role is None:
@@ -76,9 +82,15 @@ def main():
         roles[name] = role
     # One listing each of users and role assignments, then one token request per user: each
     # request costs (Keystone's policy checks), and the machine may be busy.
-    users = {u.name: u for u in idn.users(domain_id=domain.id)}
+    users = {u.name: u for u in all_users}
     assigned = {(a.user['id'], a.role['id']) for a in idn.role_assignments(scope_project_id=project.id)
                 if getattr(a, 'user', None)}
+    # The passwords of the existing users, checked at once (one token request each, in parallel).
+    existing = [u for u in spec.get('users', []) if u['name'] in users]
+    with ThreadPoolExecutor(max_workers=max(1, len(existing))) as pool:
+        passwords_ok = dict(zip([u['name'] for u in existing], pool.map(
+            lambda u: password_ok(conn.session, auth['auth_url'], u['name'], u['password'], project.name), existing),
+            strict=True))
     for user_spec in spec.get('users', []):
         user = users.get(user_spec['name'])
         if user is None:
@@ -90,13 +102,10 @@ def main():
             if (user.id, role.id) not in assigned:
                 idn.assign_project_role_to_user(project, user, role)
                 changed.append(f'role {role.name} for {user.name}')
-        if users[user.name] is not None and not password_ok(conn.session, auth['auth_url'], user_spec['name'],
-                                                            user_spec['password'], project.name):
+        if users[user.name] is not None and not passwords_ok[user.name]:
             idn.update_user(user, password=user_spec['password'])
             changed.append(f'password of {user.name}')
     # The region comes from keystone-manage bootstrap --bootstrap-region-id.
-    endpoints = list(idn.endpoints())
-    services = list(idn.services())
     for service_spec in spec.get('services', []):
         service = next((s for s in services if s.name == service_spec['name'] and s.type == service_spec['type']),
                        None)
@@ -115,9 +124,21 @@ def main():
             changed.append(f'endpoint {service.name} {interface}')
     seconds['keystone'] = round(time.monotonic() - start, 1)
 
-    # A fresh connection: the catalog may have changed.
-    conn = openstack.connect(auth=auth, region_name=region, identity_api_version='3', interface='public')
-    image = spec.get('image')
+    if changed:  # a fresh connection: the catalog may have changed
+        conn = openstack.connect(auth=auth, region_name=region, identity_api_version='3', interface='public')
+    # Glance and Neutron at once (each waits for its service and creates what is missing).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(seed_image, conn, spec.get('image'), wait, start),
+                   pool.submit(seed_network, conn, spec.get('network'), wait, start)]
+        for future in futures:
+            done, took = future.result()
+            changed.extend(done)
+            seconds.update(took)
+    print(json.dumps({'changed': changed, 'seconds': seconds}))
+
+
+def seed_image(conn, image, wait, start):
+    changed, seconds = [], {}
     if image:
         found = wait_for('Glance', lambda: conn.image.find_image(image['name']), wait)
         if found is None:
@@ -125,7 +146,11 @@ def main():
                                     disk_format='raw', container_format='bare', visibility='public', wait=True)
             changed.append(f'image {image["name"]}')
         seconds['glance'] = round(time.monotonic() - start, 1)
-    network = spec.get('network')
+    return changed, seconds
+
+
+def seed_network(conn, network, wait, start):
+    changed, seconds = [], {}
     if network:
         net = wait_for('Neutron', lambda: conn.network.find_network(network['name']), wait)
         if net is None:
@@ -136,7 +161,7 @@ def main():
                                        is_dhcp_enabled=False)
             changed.append(f'subnet {network["subnet"]}')
         seconds['neutron'] = round(time.monotonic() - start, 1)
-    print(json.dumps({'changed': changed, 'seconds': seconds}))
+    return changed, seconds
 
 
 if __name__ == '__main__':
