@@ -24,7 +24,7 @@ description:
     C(sql_auth) (an IDENTIFIED clause with hashes only), C(state).
   - V(stalled_heartbeats) gives the services (C(binary@host), of O(binaries)) that were alive at O(since), the start
     of a restarted conductor, and have reported no heartbeat after it, from the C(services) of
-    M(nova.cells.service_status) (the input): with the db driver, a compute whose heartbeat call reached the old
+    M(nova.cells.service_status) (the input). With the db driver, a compute whose heartbeat call reached the old
     conductor while it shut down waits C(rpc_response_timeout) for an answer before it reports again.
   - The results of V(rotation_plan) hold passwords; use them with C(no_log).
 author: nova.cells contributors (@nova-cells)
