@@ -19,6 +19,9 @@ description:
   - V(catalog_url) gives the O(interface) endpoint of one C(openstack catalog show SERVICE -f json) answer.
   - V(move_check) gives the refusal of a cell move whose new database is not ready ('' when it is), from what
     M(nova.cells.db_sync) read in check mode (O(versions), O(head)) or why it could not read (O(error)).
+  - V(move_queue_check) gives the refusal of a cell move that would leave the cell's computes without a conductor
+    on their message queue ('' when there is one); it refuses when the cell (the input) does not share the API
+    message queue (O(shares_api_mq)) and no host runs a cell conductor of it (O(cell_conductors)).
   - Host and cell names are compared exactly, never as substrings.
 author: nova.cells contributors (@nova-cells)
 positional: view
@@ -26,13 +29,13 @@ options:
   _input:
     description:
       - V(names), V(compute_removal), V(provider_names) the host names (a list or a string); V(catalog_url) the catalog
-        entry; V(move_check) the cell name.
+        entry; V(move_check) and V(move_queue_check) the cell name.
     type: raw
     required: true
   view:
     description: What to return.
     type: str
-    choices: [names, compute_removal, provider_names, catalog_url, move_check]
+    choices: [names, compute_removal, provider_names, catalog_url, move_check, move_queue_check]
     default: names
   services:
     description: With V(compute_removal), the rows of C(openstack compute service list -f json); with V(provider_names), the C(services) of V(compute_removal).
@@ -67,6 +70,14 @@ options:
   database:
     description: With V(move_check), the new database as the message names it (host and name, no password).
     type: str
+  shares_api_mq:
+    description: With V(move_queue_check), whether the cell's new transport URL is the API level's.
+    type: bool
+    default: true
+  cell_conductors:
+    description: With V(move_queue_check), the hosts that run a cell conductor of the cell.
+    type: list
+    elements: str
 '''
 
 EXAMPLES = r'''
@@ -87,7 +98,7 @@ from ansible_collections.nova.cells.plugins.module_utils import _day2
 
 
 def day2(value, view='names', services=None, servers=None, inventory_hosts=None, hypervisors=None, interface='public',
-         region=None, versions=None, head=None, error=None, database=''):
+         region=None, versions=None, head=None, error=None, database='', shares_api_mq=True, cell_conductors=None):
     try:
         if view == 'names':
             return _day2.names(value)
@@ -99,10 +110,12 @@ def day2(value, view='names', services=None, servers=None, inventory_hosts=None,
             return _day2.catalog_url(value, interface, region)
         if view == 'move_check':
             return _day2.move_check(value, versions, head, error, database)
+        if view == 'move_queue_check':
+            return _day2.move_queue_check(value, bool(shares_api_mq), list(cell_conductors or []))
     except _day2.Day2Error as exc:
         raise AnsibleFilterError(f'nova.cells.day2: {exc}') from None
     raise AnsibleFilterError(f'nova.cells.day2: unknown view {view!r}; known: names, compute_removal, provider_names, '
-                             'catalog_url, move_check')
+                             'catalog_url, move_check, move_queue_check')
 
 
 class FilterModule:

@@ -22,6 +22,10 @@ description:
   - V(db_account_step) gives what one MariaDB account needs in O(phase) (V(add) the new password next to the current
     ones, V(retire) the others), from its C(SHOW CREATE USER) (the input) and the new O(password), as C(action),
     C(sql_auth) (an IDENTIFIED clause with hashes only), C(state).
+  - V(stalled_heartbeats) gives the services (C(binary@host), of O(binaries)) that were alive at O(since), the start
+    of a restarted conductor, and have reported no heartbeat after it, from the C(services) of
+    M(nova.cells.service_status) (the input). With the db driver, a compute whose heartbeat call reached the old
+    conductor while it shut down waits C(rpc_response_timeout) for an answer before it reports again.
   - The results of V(rotation_plan) hold passwords; use them with C(no_log).
 author: nova.cells contributors (@nova-cells)
 positional: view
@@ -33,7 +37,7 @@ options:
   view:
     description: What to return.
     type: str
-    choices: [stale_units, switch_plan, conf_changes, rotation_plan, db_account_step]
+    choices: [stale_units, switch_plan, conf_changes, rotation_plan, db_account_step, stalled_heartbeats]
     required: true
   mtimes:
     description: With V(stale_units), the modification times of the files the units read.
@@ -55,8 +59,9 @@ options:
     type: list
     elements: str
   service_down_time:
-    description: With V(switch_plan), the service_down_time of the deployment.
+    description: With V(switch_plan) and V(stalled_heartbeats), the service_down_time of the deployment.
     type: int
+    default: 60
   report_interval:
     description: With V(switch_plan), the report_interval of the deployment.
     type: int
@@ -79,6 +84,14 @@ options:
   phase:
     description: With V(db_account_step), V(add) or V(retire).
     type: str
+  since:
+    description: With V(stalled_heartbeats), when the restarted conductor started (seconds since the epoch, or ISO 8601).
+    type: raw
+  binaries:
+    description: With V(stalled_heartbeats), the binaries to look at.
+    type: list
+    elements: str
+    default: [nova-compute]
 '''
 
 EXAMPLES = r'''
@@ -99,7 +112,8 @@ from ansible_collections.nova.cells.plugins.module_utils import _rollout
 
 
 def rollout(data, view, mtimes=None, wanted=None, changed=False, target=None, writer_hosts=None, service_down_time=60,
-            report_interval=10, grace=0, after='', selected=None, cell=None, password=None, phase=None):
+            report_interval=10, grace=0, after='', selected=None, cell=None, password=None, phase=None, since=None,
+            binaries=None):
     try:
         if view == 'stale_units':
             return _rollout.stale_units(data, mtimes or [], wanted or [], changed=bool(changed))
@@ -109,12 +123,14 @@ def rollout(data, view, mtimes=None, wanted=None, changed=False, target=None, wr
             return _rollout.conf_changes(data or '', after or '')
         if view == 'rotation_plan':
             return _rollout.rotation_plan(data or {}, selected or [], cell=cell or None)
+        if view == 'stalled_heartbeats':
+            return _rollout.stalled_heartbeats(data or [], since, service_down_time, binaries=binaries or ('nova-compute',))
         if view == 'db_account_step':
             return _rollout.db_account_step(data or '', _rollout.mysql_native_hash(password), phase)
     except ValueError as exc:
         raise AnsibleFilterError(f'nova.cells.rollout: {exc}') from None
     raise AnsibleFilterError(f'nova.cells.rollout: unknown view {view!r}; known: stale_units, switch_plan, conf_changes, '
-                             'rotation_plan, db_account_step')
+                             'rotation_plan, db_account_step, stalled_heartbeats')
 
 
 class FilterModule:

@@ -152,6 +152,23 @@ def catalog_url(catalog, interface='public', region=None):
     return found[0].rstrip('/')
 
 
+def move_queue_check(cell, shares_api_mq, cell_conductors):
+    """The refusal of a cell move that would leave the cell's computes without a conductor on their queue, or ''.
+
+    A cell that shares the API message queue (``nova_api_mq_shared_cell``) is served by the super conductors there;
+    when the inventory gives it ``rabbit_*`` keys or a ``transport_url`` of its own, it stops sharing, and its computes
+    then call a conductor on the new queue: only the cell's own conductors (``cell_conductors``, the hosts of the cell
+    conductor group in that cell) listen there. ``shares_api_mq``: whether the cell's new URL is the API level's.
+    """
+    if shares_api_mq or cell_conductors:
+        return ''
+    return (f'{cell} would get a message queue of its own (nova_cells.{cell} gives rabbit_* keys or a transport_url), but no '
+            f'host runs a cell conductor of {cell}: its computes would call a conductor that listens nowhere. A cell that '
+            'shares the API message queue (nova_api_mq_shared_cell) moves with it: change nova_rabbit_hosts, nova_rabbit_port '
+            f'or nova_rabbit_vhost (or nova_transport_url) instead, or add cell conductors of {cell} (nova_cell_conductor) first. '
+            'Nothing was changed.')
+
+
 def move_check(cell, versions, head, error=None, database=''):
     """The refusal of a cell move whose new database is not ready, or '' when it is.
 

@@ -14,6 +14,9 @@ Pure functions, no I/O and no Ansible imports: the ``nova.cells.rollout`` filter
   docstring of ``switch_plan`` for the reasoning from Nova 34's code).
 - ``conf_changes``: what changes between two nova.conf texts, every secret masked (the nova_conf role writes the file
   with no_log, so ``--check --diff`` shows these lines instead).
+- ``stalled_heartbeats``: the services that were alive when a conductor restarted and have not reported a heartbeat
+  since (see its docstring: a heartbeat call lost in the old conductor's shutdown blocks the caller's report loop for
+  rpc_response_timeout).
 """
 
 from __future__ import annotations
@@ -108,6 +111,46 @@ def stale_units(units, file_mtimes, wanted, changed=False):
         if changed or (newest is not None and (started is None or started < newest)):
             result.append(name)
     return result
+
+
+def _epoch(value):
+    """Seconds since the epoch of an ISO 8601 time (naive means UTC), as nova.cells.service_status gives last_seen."""
+    if value is None or value == '':
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    moment = datetime.datetime.fromisoformat(str(value).replace('Z', '+00:00'))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def stalled_heartbeats(services, since, service_down_time, binaries=('nova-compute',)):
+    """The services of ``binaries`` that were alive at ``since`` and have reported no heartbeat after it.
+
+    ``services``: the ``services`` of nova.cells.service_status (``binary``, ``host``, ``last_seen`` ISO 8601);
+    ``since``: when the restarted conductor started (seconds since the epoch, the conductor host's clock, which is
+    the clock that writes last_seen_up). With the db driver a compute's heartbeat is a ``service_update`` RPC call to
+    the conductor; a call that reaches the old conductor while it shuts down gets no answer (Nova 34, oslo.messaging
+    18.3: the stopped listener's connection still takes and acknowledges deliveries until it closes), so the
+    compute's report loop waits ``rpc_response_timeout`` (60 s) before its next heartbeat. A service whose last
+    heartbeat is older than ``since`` while the restarted conductor runs is in that wait (or cannot reach the
+    conductor). Services that were already down at ``since`` (last heartbeat more than ``service_down_time`` before)
+    and services without a heartbeat time are not counted. Returns ``binary@host`` names, sorted.
+    """
+    start = _epoch(since)
+    if start is None:
+        raise ValueError('stalled_heartbeats needs since, the start time of the restarted conductor')
+    wanted = set(binaries or ())
+    stalled = []
+    for service in services or []:
+        if wanted and service.get('binary') not in wanted:
+            continue
+        beat = _epoch(service.get('last_seen'))
+        if beat is None or beat >= start or beat < start - float(service_down_time):
+            continue
+        stalled.append(f"{service.get('binary')}@{service.get('host')}")
+    return sorted(set(stalled))
 
 
 def switch_plan(target, current, writer_hosts, service_down_time, grace, report_interval=10):

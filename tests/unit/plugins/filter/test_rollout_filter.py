@@ -26,6 +26,11 @@ def test_the_filter_views_and_errors():
     assert rollout(SHOW, 'stale_units', mtimes=[T0 + 120], wanted=['nova-api']) == ['nova-api']
     assert rollout({'ctl': 'db'}, 'switch_plan', target='mc', writer_hosts=['ctl'], grace=300)['widen'] is True
     assert rollout(BEFORE, 'conf_changes', after=BEFORE) == []
+    beats = [{'binary': 'nova-compute', 'host': 'cmp1', 'last_seen': '2026-12-06T19:59:55+00:00'}]
+    assert rollout(beats, 'stalled_heartbeats', since=T0) == ['nova-compute@cmp1']
+    assert rollout(beats, 'stalled_heartbeats', since=T0 - 10) == []
+    with pytest.raises(AnsibleFilterError, match='needs since'):
+        rollout(beats, 'stalled_heartbeats')
     with pytest.raises(AnsibleFilterError, match='unknown view'):
         rollout('', 'nothing')
     with pytest.raises(AnsibleFilterError, match='cannot read the timestamp'):

@@ -107,3 +107,15 @@ def test_move_check():
     assert 'revision old' in old
     down = d.move_check('cell1', None, None, error="Can't connect to MySQL server on 'db9'")
     assert 'does not answer' in down and 'db9' in down
+
+
+def test_move_queue_check():
+    # cell1 keeps sharing the API message queue (its queue moves with nova_rabbit_*): nothing in the way.
+    assert d.move_queue_check('cell1', True, []) == ''
+    # cell2 has its own queue and its own conductor there.
+    assert d.move_queue_check('cell2', False, ['c2cond']) == ''
+    # cell1 would stop sharing (nova_cells.cell1.rabbit_vhost) with no cell conductor of its own: refused, with the way out.
+    message = d.move_queue_check('cell1', False, [])
+    assert 'no host runs a cell conductor of cell1' in message
+    assert 'nova_rabbit_vhost' in message
+    assert message.endswith('Nothing was changed.')

@@ -194,3 +194,25 @@ def test_rotation_plan_for_every_host_and_for_one_cell():
 def test_rotation_plan_refusals(hosts, selected, cell, message):
     problems = _rollout.rotation_plan(hosts, selected, cell=cell)['problems']
     assert any(__import__('re').search(message, problem) for problem in problems), problems
+
+
+def _service(binary, host, seconds_after_t0):
+    beat = datetime.datetime.fromtimestamp(T0 + seconds_after_t0, tz=datetime.UTC).isoformat()
+    return {'binary': binary, 'host': host, 'last_seen': beat, 'state': 'up'}
+
+
+def test_stalled_heartbeats_are_the_alive_computes_without_a_heartbeat_since_the_conductor_started():
+    # The conductor started again at T0 + 100: cmp1 reported after it; cmp2's last heartbeat (T0 + 95) went to the old
+    # conductor, whose answer to the next one is lost; cmp3 was down long before; the scheduler does not report
+    # through the conductor.
+    services = [_service('nova-compute', 'cmp1', 104), _service('nova-compute', 'cmp2', 95),
+                _service('nova-compute', 'cmp3', -500), _service('nova-scheduler', 'ctl', 50),
+                {'binary': 'nova-compute', 'host': 'zk1', 'last_seen': None}]
+    assert _rollout.stalled_heartbeats(services, T0 + 100, 60) == ['nova-compute@cmp2']
+    assert _rollout.stalled_heartbeats(services, '2026-12-06T20:01:40+00:00', 60) == ['nova-compute@cmp2']
+    assert _rollout.stalled_heartbeats(services, '2026-12-06T20:01:40', 60) == ['nova-compute@cmp2']
+    assert _rollout.stalled_heartbeats(services, T0 + 100, 60, binaries=['nova-scheduler']) == ['nova-scheduler@ctl']
+    assert _rollout.stalled_heartbeats(services, T0 + 90, 60) == []
+    assert _rollout.stalled_heartbeats([], T0, 60) == []
+    with pytest.raises(ValueError, match='needs since'):
+        _rollout.stalled_heartbeats(services, None, 60)
