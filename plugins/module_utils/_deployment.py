@@ -477,11 +477,27 @@ def expected_computes(compute_hosts, hostvars, cell_names):
     return expected
 
 
+def manage_conf(entry, api_database):
+    """The text of one nova-manage config of the cells role: [api_database] plus the [database] and message queue of
+    ``entry`` (a ``files`` entry of cells_plan). No inline comments: oslo.config would read them as part of the value."""
+    return (f"# Managed by Ansible (nova.cells.cells): nova-manage config for {entry['label']}.\n"
+            f"# Use: nova-manage --config-file {entry['path']} ...\n"
+            '\n'
+            '[DEFAULT]\n'
+            f"transport_url = {entry['transport_url']}\n"
+            '\n'
+            '[api_database]\n'
+            f'connection = {api_database}\n'
+            '\n'
+            '[database]\n'
+            f"connection = {entry['database']}\n")
+
+
 def cells_plan(model, selected, manage_dir, hostname):
     """What the cells role handles: the cells, their nova-manage configs and the refusals.
 
-    Returns {names, problems, files: [{name, path, label, database, transport_url}], mappings} where files holds the
-    API-level config (cell0, the cell mappings) and one per selected cell, and mappings the selected cells as the
+    Returns {names, problems, files: [{name, path, label, database, transport_url, content}], mappings} where files holds
+    the API-level config (cell0, the cell mappings) and one per selected cell, with its text (manage_conf), and mappings the selected cells as the
     ``cells`` option of nova.cells.cell takes them ({name, database_connection, transport_url, disabled}; disabled None
     keeps the stored flag).
     """
@@ -508,6 +524,8 @@ def cells_plan(model, selected, manage_dir, hostname):
         if name in cells:
             files.append({'name': name, 'path': f'{manage_dir}/cell-{name}.conf', 'label': 'cell ' + name,
                           'database': cells[name]['database'], 'transport_url': cells[name]['transport']})
+    for entry in files:
+        entry['content'] = manage_conf(entry, model['api_database'])
     mappings = [{'name': name, 'database_connection': cells[name]['mapping_database'], 'transport_url': cells[name]['mapping_transport'],
                  'disabled': cells[name]['disabled']}
                 for name in names if name in cells]
