@@ -532,6 +532,20 @@ def cells_plan(model, selected, manage_dir, hostname):
     return {'names': names, 'problems': problems, 'files': files, 'mappings': mappings}
 
 
+def db_syncs(conf, names, sync_api):
+    """The ``databases`` of the cells role's one nova.cells.db_sync run, in the order of Nova's cells guide: the API
+    database (with the module's config files, the API-level config), cell0, then each cell in ``names``.
+
+    ``conf`` maps 'api' and each cell name to its nova-manage config. cell0 is synced through the API-level config,
+    whose [database] is cell0's database, and every cell through its own, all with --local_cell: no sync depends on
+    the cell0 mapping, which the same run creates after the schemas (nova.cells.cell with cell0 among the cells).
+    """
+    syncs = [{'database': 'api'}] if sync_api else []
+    syncs.append({'database': 'cell', 'local_cell': True, 'config_files': [conf['api']]})
+    syncs.extend({'database': 'cell', 'local_cell': True, 'config_files': [conf[name]]} for name in names)
+    return syncs
+
+
 def servicegroup_reader(settings):
     """The ServiceGroup settings nova.cells.service_status reads liveness with: those every service writes with."""
     s = settings

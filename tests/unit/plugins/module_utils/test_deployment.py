@@ -157,6 +157,19 @@ def test_cells_plan_files_expected_computes_and_refusals():
     assert d.expected_computes(['c1', 'c2', 'c3'], hostvars, ['cell1', 'cell2']) == {'cell1': ['c2', 'c3'], 'cell2': ['c1.example']}
 
 
+def test_db_syncs_api_cell0_then_each_cell_with_its_own_config():
+    conf = {'api': '/m/api.conf', 'cell1': '/m/cell-cell1.conf', 'cell2': '/m/cell-cell2.conf'}
+    assert d.db_syncs(conf, ['cell1', 'cell2'], True) == [
+        {'database': 'api'},
+        {'database': 'cell', 'local_cell': True, 'config_files': ['/m/api.conf']},
+        {'database': 'cell', 'local_cell': True, 'config_files': ['/m/cell-cell1.conf']},
+        {'database': 'cell', 'local_cell': True, 'config_files': ['/m/cell-cell2.conf']}]
+    # add_cell: no API sync, cell0 and the new cell only
+    assert d.db_syncs(conf, ['cell2'], False) == [
+        {'database': 'cell', 'local_cell': True, 'config_files': ['/m/api.conf']},
+        {'database': 'cell', 'local_cell': True, 'config_files': ['/m/cell-cell2.conf']}]
+
+
 def test_refresh_jobs():
     groups = {'nova_scheduler': ['s1'], 'nova_api': ['a1'], 'nova_metadata': ['m1'], 'nova_super_conductor': ['sc1']}
     # A SIGHUP does not refresh Nova 34's scheduler cell cache: scheduler_sighup restarts the scheduler and the API.
