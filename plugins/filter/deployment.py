@@ -18,7 +18,7 @@ description:
     (all of the host's when it is null), in that order.
   - V(cells) gives what the C(cells) role handles on this host (the cells, their nova-manage configs, the computes
     each cell should have, the ServiceGroup settings to read liveness with, and its refusals).
-  - V(db_syncs) gives the O(nova.cells.db_sync#module:databases) of the C(cells) role's one schema sync: the API
+  - V(db_syncs) gives the O(nova.cells.db_sync#module:databases) of the C(cells) role's one schema sync, the API
     database (when O(sync_api)), cell0 through the API-level config, then each cell of O(selected) through its own
     config in O(conf), every cell database with C(--local_cell).
   - V(refresh) gives the C({host, unit, action}) jobs (V(sighup) or V(restart)) that make the running services see the

@@ -21,7 +21,7 @@ description:
     files whose C([database]/connection) points at that cell.
   - Map cell0 (M(nova.cells.cell) with O(nova.cells.cell#module:name=cell0)) before the first C(db sync) without
     O(local_cell).
-  - With O(databases), syncs several databases in one module run (one process instead of one task per database): the
+  - With O(databases), syncs several databases in one module run (one process instead of one task per database), the
     API database and every cell database, each with its own config files. Every entry is checked and every revision
     read before anything runs; then C(nova-manage) runs, in the order given, only for the entries whose databases are
     behind.

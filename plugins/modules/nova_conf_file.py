@@ -17,7 +17,7 @@ description:
   - Lists the files under O(stale.paths) whose full path matches O(stale.pattern) and that are not in O(stale.keep),
     so that the role removes them with a task of its own (which notifies the handlers of that change).
   - With O(files), writes several files in the same directory in one run (the nova-manage configs of the role
-    C(nova.cells.cells): one module process where it took a C(file) task and a C(template) task per file); every file
+    C(nova.cells.cells), one module process where it took a C(file) task and a C(template) task per file); every file
     is handled as with O(path), with the same O(owner), O(group) and O(mode).
   - The content is never shown, logged or put in the diff (it holds passwords); the diff names what changes.
   - Imports nothing but Ansible's module basics (no database driver), so that a run that changes nothing costs one short
