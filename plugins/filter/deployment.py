@@ -18,6 +18,9 @@ description:
     (all of the host's when it is null), in that order.
   - V(cells) gives what the C(cells) role handles on this host (the cells, their nova-manage configs, the computes
     each cell should have, the ServiceGroup settings to read liveness with, and its refusals).
+  - V(db_syncs) gives the O(nova.cells.db_sync#module:databases) of the C(cells) role's one schema sync, the API
+    database (when O(sync_api)), cell0 through the API-level config, then each cell of O(selected) through its own
+    config in O(conf), every cell database with C(--local_cell).
   - V(refresh) gives the C({host, unit, action}) jobs (V(sighup) or V(restart)) that make the running services see the
     cell changes named in O(restart_required), from O(groups).
   - The result holds passwords; use it with C(no_log).
@@ -33,13 +36,13 @@ options:
   view:
     description: What to return.
     type: str
-    choices: [urls, nova_conf, node_types, start_units, cells, refresh]
+    choices: [urls, nova_conf, node_types, start_units, cells, db_syncs, refresh]
     default: urls
   extra_sections:
     description: 'With V(nova_conf), C({section: {option: value}}) merged over the computed options.'
     type: dict
   selected:
-    description: With V(cells), the cells to handle (empty, all of them).
+    description: With V(cells), the cells to handle (empty, all of them). With V(db_syncs), the cells to sync.
     type: list
     elements: str
   manage_dir:
@@ -55,6 +58,13 @@ options:
   expected:
     description: 'With V(cells), the computes to wait for as C({cell: [host, ...]}); null, from O(computes).'
     type: dict
+  conf:
+    description: With V(db_syncs), the nova-manage config of the API level (C(api)) and of each cell, by name.
+    type: dict
+  sync_api:
+    description: With V(db_syncs), sync the API database too.
+    type: bool
+    default: true
   restart_required:
     description: With V(refresh), what the cell changes concern (V(scheduler), V(scheduler_sighup), V(api), V(conductor)).
     type: list
@@ -88,7 +98,7 @@ from ansible_collections.nova.cells.plugins.module_utils._servicegroup import Se
 
 
 def deployment(settings, view='urls', extra_sections=None, selected=None, manage_dir=None, computes=None, hostvars=None,
-               expected=None, restart_required=None, groups=None, warn=False):
+               expected=None, restart_required=None, groups=None, warn=False, conf=None, sync_api=True):
     try:
         if view == 'urls':
             return _deployment.urls(settings)
@@ -112,13 +122,15 @@ def deployment(settings, view='urls', extra_sections=None, selected=None, manage
                                          else _deployment.expected_computes(computes or [], hostvars or {}, plan['names']))
             plan['servicegroup'] = _deployment.servicegroup_reader(settings)
             return plan
+        if view == 'db_syncs':
+            return _deployment.db_syncs(conf or {}, selected or [], sync_api)
         if view == 'refresh':
             return _deployment.refresh_jobs(restart_required, groups or {}, settings['nova_node_type_groups'], settings['nova_service_units'])
     except ServiceGroupError as exc:
         raise AnsibleFilterError(f'nova.cells.deployment: {exc}') from None
     except KeyError as exc:
         raise AnsibleFilterError(f'nova.cells.deployment: the setting {exc} is missing') from None
-    raise AnsibleFilterError(f'nova.cells.deployment: unknown view {view!r}; known: urls, nova_conf, node_types, start_units, cells, refresh')
+    raise AnsibleFilterError(f'nova.cells.deployment: unknown view {view!r}; known: urls, nova_conf, node_types, start_units, cells, db_syncs, refresh')
 
 
 class FilterModule:

@@ -477,11 +477,27 @@ def expected_computes(compute_hosts, hostvars, cell_names):
     return expected
 
 
+def manage_conf(entry, api_database):
+    """The text of one nova-manage config of the cells role: [api_database] plus the [database] and message queue of
+    ``entry`` (a ``files`` entry of cells_plan). No inline comments: oslo.config would read them as part of the value."""
+    return (f"# Managed by Ansible (nova.cells.cells): nova-manage config for {entry['label']}.\n"
+            f"# Use: nova-manage --config-file {entry['path']} ...\n"
+            '\n'
+            '[DEFAULT]\n'
+            f"transport_url = {entry['transport_url']}\n"
+            '\n'
+            '[api_database]\n'
+            f'connection = {api_database}\n'
+            '\n'
+            '[database]\n'
+            f"connection = {entry['database']}\n")
+
+
 def cells_plan(model, selected, manage_dir, hostname):
     """What the cells role handles: the cells, their nova-manage configs and the refusals.
 
-    Returns {names, problems, files: [{name, path, label, database, transport_url}], mappings} where files holds the
-    API-level config (cell0, the cell mappings) and one per selected cell, and mappings the selected cells as the
+    Returns {names, problems, files: [{name, path, label, database, transport_url, content}], mappings} where files holds
+    the API-level config (cell0, the cell mappings) and one per selected cell, with its text (manage_conf), and mappings the selected cells as the
     ``cells`` option of nova.cells.cell takes them ({name, database_connection, transport_url, disabled}; disabled None
     keeps the stored flag).
     """
@@ -508,10 +524,26 @@ def cells_plan(model, selected, manage_dir, hostname):
         if name in cells:
             files.append({'name': name, 'path': f'{manage_dir}/cell-{name}.conf', 'label': 'cell ' + name,
                           'database': cells[name]['database'], 'transport_url': cells[name]['transport']})
+    for entry in files:
+        entry['content'] = manage_conf(entry, model['api_database'])
     mappings = [{'name': name, 'database_connection': cells[name]['mapping_database'], 'transport_url': cells[name]['mapping_transport'],
                  'disabled': cells[name]['disabled']}
                 for name in names if name in cells]
     return {'names': names, 'problems': problems, 'files': files, 'mappings': mappings}
+
+
+def db_syncs(conf, names, sync_api):
+    """The ``databases`` of the cells role's one nova.cells.db_sync run, in the order of Nova's cells guide: the API
+    database (with the module's config files, the API-level config), cell0, then each cell in ``names``.
+
+    ``conf`` maps 'api' and each cell name to its nova-manage config. cell0 is synced through the API-level config,
+    whose [database] is cell0's database, and every cell through its own, all with --local_cell: no sync depends on
+    the cell0 mapping, which the same run creates after the schemas (nova.cells.cell with cell0 among the cells).
+    """
+    syncs = [{'database': 'api'}] if sync_api else []
+    syncs.append({'database': 'cell', 'local_cell': True, 'config_files': [conf['api']]})
+    syncs.extend({'database': 'cell', 'local_cell': True, 'config_files': [conf[name]]} for name in names)
+    return syncs
 
 
 def servicegroup_reader(settings):

@@ -19,7 +19,12 @@ description:
   - C(db sync) migrates the database in C([database]/connection) of O(config_files); without O(local_cell) it first
     migrates cell0 (found through the API database), as nova-manage does. Run it once per cell, each time with config
     files whose C([database]/connection) points at that cell.
-  - Map cell0 (M(nova.cells.cell) with O(nova.cells.cell#module:name=cell0)) before the first C(db sync).
+  - Map cell0 (M(nova.cells.cell) with O(nova.cells.cell#module:name=cell0)) before the first C(db sync) without
+    O(local_cell).
+  - With O(databases), syncs several databases in one module run (one process instead of one task per database), the
+    API database and every cell database, each with its own config files. Every entry is checked and every revision
+    read before anything runs; then C(nova-manage) runs, in the order given, only for the entries whose databases are
+    behind.
   - In check mode C(commands) lists the command a real run would run (none when the databases are current). The
     target revision is read from the Nova installation that runs C(nova-manage) when it is a local file;
     otherwise any database that has never been synced is reported as changing and a warning says that the others
@@ -32,14 +37,38 @@ options:
   database:
     description:
       - V(api) syncs the API database, V(cell) the cell database of O(config_files).
+      - Exactly one of O(database) and O(databases) is required.
     type: str
     choices: [api, cell]
-    required: true
   local_cell:
     description:
       - With O(database=cell), do not sync cell0 first (C(--local_cell)).
     type: bool
     default: false
+  databases:
+    description:
+      - Several syncs in one run, in this order, each as with O(database), O(local_cell) and O(config_files). The other
+        options apply to every entry.
+      - To sync cell0 without looking it up in the API database, give an entry with O(databases[].local_cell=true) and
+        config files whose C([database]/connection) is cell0's database.
+      - The result's RV(versions) holds every database of every entry; RV(databases) holds each entry's own.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      database:
+        description: As O(database).
+        type: str
+        choices: [api, cell]
+        required: true
+      local_cell:
+        description: As O(local_cell).
+        type: bool
+        default: false
+      config_files:
+        description: The config files of this entry (its C([database]/connection)); not set, O(config_files).
+        type: list
+        elements: path
 '''
 
 EXAMPLES = r'''
@@ -56,6 +85,20 @@ EXAMPLES = r'''
     database: cell
     local_cell: true
     config_files: [/etc/nova/nova.conf, /etc/nova/cell2-manage.conf]
+
+- name: Sync the API database, cell0 and two cells in one run (nothing runs when they are current)
+  nova.cells.db_sync:
+    config_files: [/etc/nova/manage/api.conf]   # [api_database] and, as [database], cell0
+    databases:
+      - database: api
+      - database: cell
+        local_cell: true
+      - database: cell
+        local_cell: true
+        config_files: [/etc/nova/manage/cell-cell1.conf]
+      - database: cell
+        local_cell: true
+        config_files: [/etc/nova/manage/cell-cell2.conf]
 '''
 
 RETURN = r'''
@@ -66,9 +109,25 @@ versions:
   sample: {nova_cell1: {before: null, after: 1acf2c98e646}}
 head:
   description: The head revision of the installed Nova's migrations, C(null) when it could not be read.
-  returned: always
+  returned: with O(database)
   type: str
   sample: 1acf2c98e646
+heads:
+  description: With O(databases), the head revision of the installed Nova's migrations per kind of database.
+  returned: with O(databases)
+  type: dict
+  version_added: 0.2.0
+  sample: {api: b30f573d3377, cell: 13863f4e1612}
+databases:
+  description:
+    - With O(databases), one entry per sync in the order given (up to the failing one when the run fails), with its
+      C(database), C(local_cell), C(changed), C(versions) (as RV(versions), this entry's databases) and C(commands).
+  returned: with O(databases)
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  sample: [{database: api, local_cell: false, changed: false, versions: {nova_api: {before: b30f573d3377, after: b30f573d3377}},
+            commands: []}]
 commands:
   description: The nova-manage command lines that ran, or would run in check mode; empty when the databases are current.
   returned: always
@@ -141,10 +200,16 @@ def installed_migrations(run_command, python_argv, database):
 
 class DbSyncModule(NovaCellsModule):
     argument_spec = dict(
-        database=dict(type='str', choices=['api', 'cell'], required=True),
+        database=dict(type='str', choices=['api', 'cell']),
         local_cell=dict(type='bool', default=False),
+        databases=dict(type='list', elements='dict', options=dict(
+            database=dict(type='str', choices=['api', 'cell'], required=True),
+            local_cell=dict(type='bool', default=False),
+            config_files=dict(type='list', elements='path'),
+        )),
     )
-    module_kwargs = dict(supports_check_mode=True)
+    module_kwargs = dict(supports_check_mode=True, required_one_of=[('database', 'databases')],
+                         mutually_exclusive=[('database', 'databases')])
 
     def targets(self):
         """The databases this sync touches, in the order nova-manage migrates them."""
@@ -171,11 +236,19 @@ class DbSyncModule(NovaCellsModule):
         return targets
 
     def run(self):
-        command = ('api_db', 'sync') if self.params['database'] == 'api' else ('db', 'sync')
-        args = ['--local_cell'] if self.params['database'] == 'cell' and self.params['local_cell'] else []
+        if self.params['databases'] is not None:
+            return self.run_many()
         targets = self.targets()
         before = {db.name: db.schema_version() for db in targets}
         head = self.expected_head()
+        result, _tracker = self.sync(targets, before, head)
+        return result
+
+    def sync(self, targets, before, head):
+        """compare -> nova-manage (only for a database that is behind, or when the head is unknown) -> re-read, for the
+        databases ``targets`` of ``self.params``; returns (result, tracker)."""
+        command = ('api_db', 'sync') if self.params['database'] == 'api' else ('db', 'sync')
+        args = ['--local_cell'] if self.params['database'] == 'cell' and self.params['local_cell'] else []
         decision = decide(before, head)
         tracker = DiffTracker()
         for name, version in before.items():
@@ -192,7 +265,65 @@ class DbSyncModule(NovaCellsModule):
                 self.ansible.warn(f"could not find the Nova installation behind {' '.join(self.params['nova_manage'])} to read its "
                                   'schema head; only never-synced databases are reported as changing')
         versions = {name: dict(before=before[name], after=after[name]) for name in before}
-        return self.changed_result(tracker, changed, before, after, versions=versions, head=head)
+        return self.changed_result(tracker, changed, before, after, versions=versions, head=head), tracker
+
+    # -- several databases -------------------------------------------------------------------
+    def use_entry(self, params):
+        """Make ``params`` (one entry of ``databases`` over the common options) the module's: its own config and
+        nova-manage; the connections of earlier entries are kept for close()."""
+        if self._api_db is not None:
+            self._done_dbs.append(self._api_db)
+        if self._nova_manage is not None:
+            self._done_commands.extend(self._nova_manage.commands)
+        self.params, self._config, self._api_db, self._nova_manage = params, None, None, None
+
+    def run_many(self):
+        """``databases``: every entry as with ``database``, in one process.
+
+        Every entry is checked and every revision read first (bad input or an unreachable database changes nothing);
+        then each entry syncs in order, running nova-manage only when its databases are behind.
+        """
+        common = self.params
+        self._done_dbs, self._done_commands = [], []
+        entries = []
+        for index, entry in enumerate(common['databases']):
+            params = dict(common, database=entry['database'], local_cell=entry['local_cell'],
+                          config_files=entry['config_files'] or common['config_files'], databases=None)
+            self.use_entry(params)
+            try:
+                targets = self.targets()
+                before = {db.name: db.schema_version() for db in targets}
+            except NovaCellsError as exc:
+                raise NovaCellsError(f"databases[{index}] ({entry['database']}): {exc}", **exc.extra) from None
+            entries.append((params, targets, before))
+        heads = {}
+        for database in dict.fromkeys(params['database'] for params, _targets, _before in entries):
+            self.use_entry(dict(common, database=database, databases=None))
+            heads[database] = self.expected_head()
+        results, versions, before_all, after_all = [], {}, {}, {}
+        self.result['databases'] = results   # kept as it grows: a failure reports the entries handled before it
+        for params, targets, before in entries:
+            self.use_entry(params)
+            result, tracker = self.sync(targets, before, heads[params['database']])
+            commands = list(self._nova_manage.commands) if self._nova_manage is not None else []
+            results.append(dict(database=params['database'], local_cell=params['local_cell'], changed=result['changed'],
+                                versions=result['versions'], commands=commands))
+            versions.update(result['versions'])
+            before_all.update(tracker.before)
+            after_all.update({name: value['after'] for name, value in result['versions'].items()})
+        self.params = common
+        outcome = dict(changed=any(entry['changed'] for entry in results), versions=versions, heads=heads, databases=results)
+        if self.diff_mode:
+            outcome['diff'] = {'before': before_all, 'after': after_all}
+        return outcome
+
+    def _commands(self):
+        return list(getattr(self, '_done_commands', [])) + super()._commands()
+
+    def close(self):
+        for database in getattr(self, '_done_dbs', []):
+            database.close()
+        super().close()
 
     def expected_head(self):
         """The head revision of the Nova installation behind nova-manage (found by the base class's ``nova_python()``)."""

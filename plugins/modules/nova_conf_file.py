@@ -16,6 +16,9 @@ description:
     differs (atomically, through a temporary file in the same directory) and sets the file's owner, group and mode.
   - Lists the files under O(stale.paths) whose full path matches O(stale.pattern) and that are not in O(stale.keep),
     so that the role removes them with a task of its own (which notifies the handlers of that change).
+  - With O(files), writes several files in the same directory in one run (the nova-manage configs of the role
+    C(nova.cells.cells), one module process where it took a C(file) task and a C(template) task per file); every file
+    is handled as with O(path), with the same O(owner), O(group) and O(mode).
   - The content is never shown, logged or put in the diff (it holds passwords); the diff names what changes.
   - Imports nothing but Ansible's module basics (no database driver), so that a run that changes nothing costs one short
     module process per host.
@@ -47,13 +50,30 @@ options:
     elements: str
     default: [nova-manage]
   path:
-    description: The file to write, for example C(/etc/nova/nova.conf).
+    description:
+      - The file to write, for example C(/etc/nova/nova.conf).
+      - Exactly one of O(path) (with O(content)) and O(files) is required.
     type: path
-    required: true
   content:
-    description: The complete file content (secret; never returned or logged).
+    description: The complete file content of O(path) (secret; never returned or logged). Required with O(path).
     type: str
-    required: true
+  files:
+    description:
+      - Several files to write, each as with O(path) and O(content), in this order. O(owner), O(group) and O(mode) apply
+        to every file. Every entry is checked (no path twice, none that exists and is not a regular file) before
+        anything is written.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      path:
+        description: The file to write.
+        type: path
+        required: true
+      content:
+        description: Its complete content (secret; never returned or logged).
+        type: str
+        required: true
   owner:
     description: Owner of the file.
     type: str
@@ -127,24 +147,48 @@ EXAMPLES = r'''
       pattern: '^(/etc/nova/nova-db[.]env|/etc/systemd/system/[^/]+[.]service[.]d/nova-cells-db[.]conf)$'
       keep: []
   register: written
+
+- name: Write the nova-manage configs of the cells role in one run
+  nova.cells.nova_conf_file:
+    files:
+      - path: /etc/nova/manage/api.conf
+        content: "{{ api_manage_conf }}"
+      - path: /etc/nova/manage/cell-cell1.conf
+        content: "{{ cell1_manage_conf }}"
+    owner: root
+    group: root
+    mode: "0600"
+    directory:
+      path: /etc/nova/manage
+      owner: root
+      group: root
+      mode: "0700"
 '''
 
 RETURN = r'''
 existed:
   description: Whether the file existed before this run.
-  returned: always
+  returned: with O(path)
   type: bool
   sample: true
 checksum:
   description: SHA-1 of the content (what the file holds after the run, or would hold in check mode).
-  returned: always
+  returned: with O(path)
   type: str
   sample: 8843d7f92416211de9ebb963ff4ce28125932878
 content_changed:
   description: Whether the file's content was (or in check mode would be) replaced.
-  returned: always
+  returned: with O(path)
   type: bool
   sample: false
+files:
+  description: With O(files), one entry per file in the order given, with the keys of RV(existed), RV(checksum) and
+    RV(content_changed), and its C(path).
+  returned: with O(files)
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  sample: [{path: /etc/nova/manage/api.conf, existed: true, checksum: 8843d7f92416211de9ebb963ff4ce28125932878, content_changed: false}]
 stale:
   description: Files found under O(stale.paths) that match O(stale.pattern) and are not in O(stale.keep), sorted.
   returned: always
@@ -226,14 +270,49 @@ def write(module, path, data, existed):
             os.unlink(temporary)
 
 
+def ensure_file(module, path, data, attributes, before, after):
+    """Write ``data`` to ``path`` when it differs and set its attributes; record the diff. Returns (changed, existed, content_changed)."""
+    changed = False
+    existed = os.path.lexists(path)
+    current = None
+    if existed:
+        try:
+            with open(path, 'rb') as handle:
+                current = _sha1(handle.read())
+        except OSError as exc:
+            module.fail_json(msg=f'cannot read {path}: {exc}; nothing was written')
+    wanted = _sha1(data)
+    content_changed = current != wanted
+    if content_changed:
+        before[path] = {'checksum': current} if existed else 'absent'
+        after[path] = {'checksum': wanted}
+        changed = True
+        if not module.check_mode:
+            write(module, path, data, existed)
+    if os.path.exists(path):
+        file_diff = {'before': {'path': path}, 'after': {'path': path}}
+        changed = module.set_fs_attributes_if_different(_file_args(path, *attributes), changed, file_diff)
+        if file_diff['before'] != file_diff['after']:
+            if isinstance(before.get(path, {}), dict):   # not for a new file: its "before" is absent
+                before.setdefault(path, {}).update({k: v for k, v in file_diff['before'].items() if k != 'path'})
+            after.setdefault(path, {}).update({k: v for k, v in file_diff['after'].items() if k != 'path'})
+    elif module.check_mode:
+        after[path].update({k: v for k, v in zip(('owner', 'group', 'mode'), attributes, strict=True) if v is not None})
+    return changed, existed, content_changed
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             # Accepted for module_defaults of group/nova.cells.cells (see DOCUMENTATION); not used.
             config_files=dict(type='list', elements='path', default=['/etc/nova/nova.conf']),
             nova_manage=dict(type='list', elements='str', default=['nova-manage']),
-            path=dict(type='path', required=True),
-            content=dict(type='str', required=True, no_log=True),
+            path=dict(type='path'),
+            content=dict(type='str', no_log=True),
+            files=dict(type='list', elements='dict', options=dict(
+                path=dict(type='path', required=True),
+                content=dict(type='str', required=True, no_log=True),
+            )),
             owner=dict(type='str'),
             group=dict(type='str'),
             mode=dict(type='raw'),
@@ -249,20 +328,30 @@ def main():
                 keep=dict(type='list', elements='path', default=[]),
             )),
         ),
+        required_one_of=[('path', 'files')],
+        mutually_exclusive=[('path', 'files'), ('content', 'files')],
+        required_together=[('path', 'content')],
         supports_check_mode=True,
     )
     params = module.params
-    path = params['path']
-    data = params['content'].encode('utf-8')
-    wanted = _sha1(data)
+    several = params['files'] is not None
+    files = params['files'] if several else [dict(path=params['path'], content=params['content'])]
     before, after = {}, {}
     changed = False
 
+    # Every refusal before anything is written.
     if params['stale']:
         try:
             re.compile(params['stale']['pattern'])
         except re.error as exc:
             module.fail_json(msg=f"stale.pattern is not a valid regular expression: {exc}; nothing was written")
+    paths = [os.path.normpath(entry['path']) for entry in files]
+    repeated = sorted({path for path in paths if paths.count(path) > 1})
+    if repeated:
+        module.fail_json(msg=f"files names {', '.join(repeated)} more than once; give each file once, nothing was written")
+    for entry in files:
+        if os.path.lexists(entry['path']) and not os.path.isfile(entry['path']):
+            module.fail_json(msg=f"{entry['path']} exists and is not a regular file; move it away, nothing was written")
 
     directory = params['directory']
     if directory:
@@ -283,40 +372,28 @@ def main():
             changed = module.set_fs_attributes_if_different(
                 _file_args(dir_path, directory['owner'], directory['group'], directory['mode']), changed, dir_diff)
             if dir_diff['before'] != dir_diff['after']:
-                before[dir_path] = {k: v for k, v in dir_diff['before'].items() if k != 'path'}
+                if before.get(dir_path) != 'absent':   # a new directory stays "absent" before
+                    before[dir_path] = {k: v for k, v in dir_diff['before'].items() if k != 'path'}
                 after[dir_path] = {k: v for k, v in dir_diff['after'].items() if k != 'path'}
 
-    existed = os.path.lexists(path)
-    if existed and not os.path.isfile(path):
-        module.fail_json(msg=f'{path} exists and is not a regular file; move it away, nothing was written')
-    current = None
-    if existed:
-        try:
-            with open(path, 'rb') as handle:
-                current = _sha1(handle.read())
-        except OSError as exc:
-            module.fail_json(msg=f'cannot read {path}: {exc}; nothing was written')
-    content_changed = current != wanted
-    if content_changed:
-        before[path] = {'checksum': current} if existed else 'absent'
-        after[path] = {'checksum': wanted}
-        changed = True
-        if not module.check_mode:
-            write(module, path, data, existed)
-    if os.path.exists(path):
-        file_diff = {'before': {'path': path}, 'after': {'path': path}}
-        changed = module.set_fs_attributes_if_different(_file_args(path, params['owner'], params['group'], params['mode']), changed, file_diff)
-        if file_diff['before'] != file_diff['after']:
-            if isinstance(before.get(path, {}), dict):   # not for a new file: its "before" is absent
-                before.setdefault(path, {}).update({k: v for k, v in file_diff['before'].items() if k != 'path'})
-            after.setdefault(path, {}).update({k: v for k, v in file_diff['after'].items() if k != 'path'})
-    elif module.check_mode:
-        after[path].update({k: params[k] for k in ('owner', 'group', 'mode') if params[k] is not None})
+    attributes = (params['owner'], params['group'], params['mode'])
+    written = []
+    for entry in files:
+        data = entry['content'].encode('utf-8')
+        file_changed, existed, content_changed = ensure_file(module, entry['path'], data, attributes, before, after)
+        changed = changed or file_changed
+        written.append(dict(path=entry['path'], existed=existed, checksum=_sha1(data), content_changed=content_changed))
 
     stale = find_stale(params['stale']['paths'], params['stale']['pattern'], params['stale']['keep']) if params['stale'] else []
-    result = dict(changed=changed, existed=existed, checksum=wanted, content_changed=content_changed, stale=stale)
+    result = dict(changed=changed, stale=stale)
+    if several:
+        result['files'] = written
+        header = directory['path'] if directory else ', '.join(entry['path'] for entry in files)
+    else:
+        result.update({k: v for k, v in written[0].items() if k != 'path'})
+        header = params['path']
     if module._diff:
-        result['diff'] = {'before': before, 'after': after, 'before_header': path, 'after_header': path}
+        result['diff'] = {'before': before, 'after': after, 'before_header': header, 'after_header': header}
     module.exit_json(**result)
 
 

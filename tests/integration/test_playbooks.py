@@ -128,12 +128,14 @@ def test_check_mode_reports_a_new_cell_without_creating_it(world, bootstrapped, 
     before = mappings(lab)
     result = run_playbook(BOTH, inventory=inventory(world, cells=("cell1", "cell2", "cell3")), check=True, timeout=900, extra_env=ENV)
     assert not result.failed, result.stdout[-4000:]
-    sync = result.task("nova.cells.cells : Sync each cell database, cell0 with the first (nova-manage db sync)", "ctl")
-    cell3_sync = next(item for item in sync["results"] if item["_cells_item"] == "cell3")
+    sync = result.task("nova.cells.cells : Sync the schemas of the API database, cell0 and each cell (nova-manage api_db sync, db sync)", "ctl")
+    cell3_sync = next(entry for entry in sync["databases"] if "nova_roles_cell3" in entry["versions"])
     assert cell3_sync["changed"] and cell3_sync["versions"]["nova_roles_cell3"]["before"] is None
-    create = result.task("nova.cells.cells : Create or update each cell mapping (nova-manage cell_v2 create_cell / update_cell)", "ctl")
+    assert [entry["changed"] for entry in sync["databases"]] == [False, False, False, False, True]   # api, cell0, cell1-3
+    create = result.task("nova.cells.cells : Map cell0 and create or update each cell mapping "
+                         "(nova-manage cell_v2 map_cell0 / create_cell / update_cell)", "ctl")
     changed = {item["name"]: item["changed"] for item in create["cells"]}
-    assert changed == {"cell1": False, "cell2": False, "cell3": True}
+    assert changed == {"cell0": False, "cell1": False, "cell2": False, "cell3": True}
     assert mappings(lab) == before
     assert lab.query(CELL_DBS["cell3"], "SHOW TABLES") == []
     assert not (world["root"] / "ctl" / "manage" / "cell-cell3.conf").exists()

@@ -297,7 +297,7 @@ def test_every_module_and_role_ran_on_success_and_failure_paths(runs: dict[str, 
         if "check" in mode:  # check mode runs no nova-manage, so it cannot fail there
             expected_failures.discard("fail: db_sync nova-manage fails")
         assert {name for name in expected_failures if not ctl[name]} == set(), mode
-        for host, task in (("badpw", "Sync the API database schema"), ("badconf", "Refuse an inventory that nova.conf cannot express")):
+        for host, task in (("badpw", "Sync the schemas of the API database"), ("badconf", "Refuse an inventory that nova.conf cannot express")):
             failed = [name for name, was_failed in outcome(result, host).items() if was_failed]
             assert failed and task in failed[-1], (mode, host, failed)
         assert {name.split(": ", 1)[1].split()[0] for name in ctl if name.startswith(("ok: ", "fail: "))} >= set(MODULES)

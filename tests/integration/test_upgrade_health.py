@@ -135,8 +135,8 @@ def test_upgrade_check_mode_reports_the_sync_and_writes_nothing(world, upgraded)
     check = upgraded["check"]
     assert not check.failed, check.stdout[-5000:]
     assert upgraded["after_check"] == upgraded["before"], "check mode wrote to a database"
-    sync = check.task("nova.cells.cells : Sync each cell database, cell0 with the first (nova-manage db sync)", "ctl")
-    versions = sync["results"][0]["versions"]
+    sync = check.task("nova.cells.cells : Sync the schemas of the API database, cell0 and each cell (nova-manage api_db sync, db sync)", "ctl")
+    versions = sync["versions"]
     assert versions[CELL_DBS["cell1"]] == {"before": OLD_REVISION, "after": HEAD_REVISION}
     migrations = check.task("Run the online data migrations of every cell to completion (nova-manage db online_data_migrations)", "ctl")
     assert not migrations["changed"] and len(migrations["commands"]) == 2
@@ -157,7 +157,7 @@ def test_upgrade_syncs_the_old_cell_migrates_its_rows_and_passes_the_status_chec
     print("\nnova-status after the upgrade: " + ", ".join(f"{name}={result}" for name, result in results.items()))
     # Order of Nova's guide: the sync comes before the migrations, the status check last.
     names = [name for name, _result in first.results("ctl")]
-    sync_at = names.index("nova.cells.cells : Sync each cell database, cell0 with the first (nova-manage db sync)")
+    sync_at = names.index("nova.cells.cells : Sync the schemas of the API database, cell0 and each cell (nova-manage api_db sync, db sync)")
     assert sync_at < names.index("Run the online data migrations of every cell to completion (nova-manage db online_data_migrations)")
     assert names[-2:] == ["Check the deployment (nova-status upgrade check)", "Show the checks"] or \
         names.index("Check the deployment (nova-status upgrade check)") > sync_at

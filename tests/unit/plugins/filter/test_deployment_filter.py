@@ -29,3 +29,8 @@ def test_servicegroup_problems_are_refusals_not_exceptions():
 def test_refresh_view():
     jobs = deployment(settings(), 'refresh', restart_required=['api'], groups={'nova_api': ['a1']})
     assert jobs == [{'host': 'a1', 'unit': 'nova-api', 'action': 'restart'}]
+
+
+def test_db_syncs_view():
+    syncs = deployment(settings(), 'db_syncs', conf={'api': '/m/api.conf', 'cell1': '/m/c1.conf'}, selected=['cell1'], sync_api=False)
+    assert [sync['config_files'] for sync in syncs] == [['/m/api.conf'], ['/m/c1.conf']]

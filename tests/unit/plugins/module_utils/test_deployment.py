@@ -145,8 +145,29 @@ def test_cells_plan_files_expected_computes_and_refusals():
                                    'transport_url': model['cells']['cell1']['mapping_transport'], 'disabled': None}
     assert [m['name'] for m in d.cells_plan(model, ['cell2', 'nosuch'], '/m', 'ctl')['mappings']] == ['cell2']
     assert 'Unknown cell(s) nosuch' in d.cells_plan(model, ['nosuch'], '/m', 'ctl')['problems'][0]
+    cell1 = plan['files'][1]
+    assert cell1['content'] == (
+        '# Managed by Ansible (nova.cells.cells): nova-manage config for cell cell1.\n'
+        '# Use: nova-manage --config-file /etc/nova/manage/cell-cell1.conf ...\n\n'
+        f"[DEFAULT]\ntransport_url = {model['cells']['cell1']['transport']}\n\n"
+        f"[api_database]\nconnection = {model['api_database']}\n\n"
+        f"[database]\nconnection = {model['cells']['cell1']['database']}\n")
+    assert f"[database]\nconnection = {model['cell0_database']}\n" in plan['files'][0]['content']
     hostvars = {'c1': {'nova_cell_name': 'cell2', 'nova_host': 'c1.example'}, 'c2': {}}
     assert d.expected_computes(['c1', 'c2', 'c3'], hostvars, ['cell1', 'cell2']) == {'cell1': ['c2', 'c3'], 'cell2': ['c1.example']}
+
+
+def test_db_syncs_api_cell0_then_each_cell_with_its_own_config():
+    conf = {'api': '/m/api.conf', 'cell1': '/m/cell-cell1.conf', 'cell2': '/m/cell-cell2.conf'}
+    assert d.db_syncs(conf, ['cell1', 'cell2'], True) == [
+        {'database': 'api'},
+        {'database': 'cell', 'local_cell': True, 'config_files': ['/m/api.conf']},
+        {'database': 'cell', 'local_cell': True, 'config_files': ['/m/cell-cell1.conf']},
+        {'database': 'cell', 'local_cell': True, 'config_files': ['/m/cell-cell2.conf']}]
+    # add_cell: no API sync, cell0 and the new cell only
+    assert d.db_syncs(conf, ['cell2'], False) == [
+        {'database': 'cell', 'local_cell': True, 'config_files': ['/m/api.conf']},
+        {'database': 'cell', 'local_cell': True, 'config_files': ['/m/cell-cell2.conf']}]
 
 
 def test_refresh_jobs():

@@ -106,3 +106,57 @@ def test_bad_input_changes_nothing(tmp_path, run):
     assert result['failed'] and 'is not a directory' in result['msg']
     result = run(**args(tmp_path / 'x', stale=dict(paths=[str(tmp_path)], pattern='(')))
     assert result['failed'] and 'not a valid regular expression' in result['msg'] and not (tmp_path / 'x').exists()
+
+
+def files_args(tmp_path, contents, **extra):
+    base = dict(files=[dict(path=str(tmp_path / 'manage' / name), content=content) for name, content in contents.items()],
+                mode='0600', directory=dict(path=str(tmp_path / 'manage'), mode='0700'))
+    base.update(extra)
+    return base
+
+
+def test_several_files_in_one_run_then_nothing_changes(tmp_path, run):
+    contents = {'api.conf': CONTENT, 'cell-cell1.conf': CONTENT.replace('/nova', '/nova_cell1')}
+    first = run(**files_args(tmp_path, contents), _ansible_diff=True)
+    assert first['changed'] and [entry['content_changed'] for entry in first['files']] == [True, True]
+    assert [entry['path'] for entry in first['files']] == [str(tmp_path / 'manage' / name) for name in contents]
+    assert 'existed' not in first and all('content' not in entry for entry in first['files'])
+    for name, content in contents.items():
+        assert (tmp_path / 'manage' / name).read_text() == content and mode(tmp_path / 'manage' / name) == 0o600
+    assert mode(tmp_path / 'manage') == 0o700 and first['diff']['before'][str(tmp_path / 'manage')] == 'absent'
+    second = run(**files_args(tmp_path, contents), _ansible_diff=True)
+    assert second['changed'] is False and [entry['existed'] for entry in second['files']] == [True, True]
+    assert second['diff']['before'] == {} and second['diff']['after'] == {}
+
+
+def test_several_files_only_the_changed_one_is_written_check_mode_writes_nothing(tmp_path, run):
+    contents = {'api.conf': CONTENT, 'cell-cell1.conf': CONTENT.replace('/nova', '/nova_cell1')}
+    run(**files_args(tmp_path, contents))
+    stamp = os.stat(tmp_path / 'manage' / 'api.conf').st_mtime_ns
+    contents['cell-cell1.conf'] = CONTENT.replace('/nova', '/nova_cell9')
+    checked = run(**files_args(tmp_path, contents), _ansible_check_mode=True, _ansible_diff=True)
+    assert checked['changed'] and [entry['content_changed'] for entry in checked['files']] == [False, True]
+    assert list(checked['diff']['after']) == [str(tmp_path / 'manage' / 'cell-cell1.conf')]
+    assert 'nova_cell1' in (tmp_path / 'manage' / 'cell-cell1.conf').read_text()
+    result = run(**files_args(tmp_path, contents))
+    assert result['changed'] and 'nova_cell9' in (tmp_path / 'manage' / 'cell-cell1.conf').read_text()
+    assert os.stat(tmp_path / 'manage' / 'api.conf').st_mtime_ns == stamp
+
+
+def test_several_files_bad_input_changes_nothing(tmp_path, capsys):
+    def failed(**arguments):
+        with patch_module_args(arguments), pytest.raises(SystemExit):
+            nova_conf_file.main()
+        out = capsys.readouterr().out
+        assert SECRET not in out
+        return json.loads(out)
+
+    twice = files_args(tmp_path, {'api.conf': CONTENT})
+    twice['files'].append(dict(twice['files'][0]))
+    assert 'more than once' in failed(**twice)['msg'] and not (tmp_path / 'manage').exists()
+    (tmp_path / 'manage').mkdir()
+    (tmp_path / 'manage' / 'cell-cell1.conf').mkdir()
+    result = failed(**files_args(tmp_path, {'api.conf': CONTENT, 'cell-cell1.conf': CONTENT}))
+    assert 'is not a regular file' in result['msg'] and not (tmp_path / 'manage' / 'api.conf').exists()
+    both = dict(files_args(tmp_path, {'api.conf': CONTENT}), path=str(tmp_path / 'x'), content=CONTENT)
+    assert 'mutually exclusive' in failed(**both)['msg']
