@@ -149,10 +149,14 @@ class MariaDB(InfraService):
         super().__init__(lab)
         self.port = lab.reserve_port()
         self.datadir = self.home / "data"
+        # A private temporary directory: the server's temporary tables are files, and a shared /tmp that other
+        # programs clean up made mariadb-install-db fail once ("Could not remove temporary table ... error: 2").
+        self.tmpdir = self.home / "tmp"
         self.socket = self.home / "mysqld.sock"
         self.error_log = lab.log_dir / "mariadb.log"
 
     def _create_process(self) -> ManagedProcess:
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
         if not (self.datadir / "mysql").is_dir():
             self._install_db()
         argv = [
@@ -164,6 +168,7 @@ class MariaDB(InfraService):
             f"--port={self.port}",
             f"--socket={self.socket}",
             f"--pid-file={self.home / 'mariadbd.pid'}",
+            f"--tmpdir={self.tmpdir}",
             f"--log-error={self.error_log}",
             *self.server_options,
         ]
@@ -180,6 +185,7 @@ class MariaDB(InfraService):
             "--skip-test-db",
             "--innodb-log-file-size=16M",
             "--innodb-buffer-pool-size=64M",
+            f"--tmpdir={self.tmpdir}",
         ]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
