@@ -68,3 +68,22 @@ options:
     elements: str
     default: [nova-manage]
 '''
+
+    # Modules that use neither option (nova_conf_file, systemd_units) but are in the action group.
+    UNUSED_GROUP_OPTIONS = r'''
+options:
+  config_files:
+    description:
+      - Not used. Accepted, as by every member of the action group, so that C(module_defaults) for
+        C(group/nova.cells.cells) can set it for every module.
+    type: list
+    elements: path
+    default: [/etc/nova/nova.conf]
+  nova_manage:
+    description:
+      - Not used. Accepted, as by every member of the action group, so that C(module_defaults) for
+        C(group/nova.cells.cells) can set it for every module.
+    type: list
+    elements: str
+    default: [nova-manage]
+'''

@@ -26,6 +26,7 @@ author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells._attributes
   - nova.cells._attributes.actiongroup_cells
+  - nova.cells.common.unused_group_options
 attributes:
   check_mode:
     support: full
@@ -35,20 +36,6 @@ attributes:
   idempotent:
     support: full
 options:
-  config_files:
-    description:
-      - Not used. Accepted, as by every member of the action group, so that C(module_defaults) for
-        C(group/nova.cells.cells) can set it for every module.
-    type: list
-    elements: path
-    default: [/etc/nova/nova.conf]
-  nova_manage:
-    description:
-      - Not used. Accepted, as by every member of the action group, so that C(module_defaults) for
-        C(group/nova.cells.cells) can set it for every module.
-    type: list
-    elements: str
-    default: [nova-manage]
   path:
     description:
       - The file to write, for example C(/etc/nova/nova.conf).

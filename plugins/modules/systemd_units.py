@@ -23,6 +23,7 @@ author: nova.cells contributors (@nova-cells)
 extends_documentation_fragment:
   - nova.cells._attributes
   - nova.cells._attributes.actiongroup_cells
+  - nova.cells.common.unused_group_options
 attributes:
   check_mode:
     support: full
@@ -32,20 +33,6 @@ attributes:
   idempotent:
     support: full
 options:
-  config_files:
-    description:
-      - Not used. Accepted, as by every member of the action group, so that C(module_defaults) for
-        C(group/nova.cells.cells) can set it for every module.
-    type: list
-    elements: path
-    default: [/etc/nova/nova.conf]
-  nova_manage:
-    description:
-      - Not used. Accepted, as by every member of the action group, so that C(module_defaults) for
-        C(group/nova.cells.cells) can set it for every module.
-    type: list
-    elements: str
-    default: [nova-manage]
   names:
     description: The units, for example V(nova-api) or V(nova-api.service), in the order in which to enable and start them.
     type: list
