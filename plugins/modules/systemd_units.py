@@ -76,6 +76,8 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nova.cells.plugins.module_utils._rollout import parse_systemctl_show
+
 # The UnitFileState values for which `systemctl is-enabled` exits 0 (systemctl(1)), and the ActiveState values that
 # ansible.builtin.systemd_service takes as running.
 ENABLED = frozenset({'enabled', 'enabled-runtime', 'static', 'indirect', 'alias', 'generated', 'transient'})
@@ -84,18 +86,8 @@ PROPERTIES = ('Id', 'LoadState', 'UnitFileState', 'ActiveState')
 
 
 def parse_show(text, count):
-    """The property blocks of `systemctl show -p ... UNIT...` (one block per unit, separated by empty lines), in order."""
-    blocks, current = [], {}
-    for line in text.splitlines():
-        if not line.strip():
-            if current:
-                blocks.append(current)
-                current = {}
-            continue
-        key, _sep, value = line.partition('=')
-        current[key] = value
-    if current:
-        blocks.append(current)
+    """The property blocks of `systemctl show -p ... UNIT...`, one per unit in order; fails unless there are count."""
+    blocks = parse_systemctl_show(text)
     if len(blocks) != count:
         raise ValueError(f'systemctl show gave {len(blocks)} unit(s) for {count}')
     return blocks
