@@ -14,10 +14,12 @@ description:
   - "Input lines: C(unit NAME ACTIVE ENABLED), C(file PATH SHA1 OWNER GROUP MODE) (C(-) for each field of a missing
     file, C(dir) as the checksum of a directory), C(listen ADDRESS) (memcached), C(mysql SERVER db NAME),
     C(mysql SERVER user NAME), C(mysql SERVER grant GRANTEE SCHEMA), C(mysql SERVER up),
-    C(rabbit user NAME), C(rabbit vhost NAME), C(rabbit perm VHOST USER ...), C(rabbit up). Other lines are ignored."
+    C(rabbit user NAME), C(rabbit vhost NAME), C(rabbit perm VHOST USER ...), C(rabbit up), C(seed_rows SHA1) (the
+    checksum of the rows the Keystone, Glance and Neutron seeding writes). Other lines are ignored."
   - "Returns C(units) (C({name: {active, enabled}})), C(files) (C({path: {sha1, owner, group, mode}}), only the files that
     exist), C(memcached_listen), C(mysql) (C({server: {databases, users, grants}}), only the servers that answered)
-    and C(rabbit) (C({users, vhosts, permissions}), C(none) when RabbitMQ did not answer). A grant is
+    and C(rabbit) (C({users, vhosts, permissions}), C(none) when RabbitMQ did not answer), C(seed_rows) (empty when
+    not read). A grant is
     C('USER'@'%' SCHEMA), a permission C(VHOST USER)."
   - "And what is missing of what the lab needs: C(mysql_missing) (C({server: [what]}) for each of O(mysql_servers), empty
     when its databases, O(database_users) and their grants on those databases are in place) and C(rabbit_missing)
@@ -58,7 +60,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 _value:
-  description: "C({units, files, memcached_listen, mysql, rabbit, mysql_missing, rabbit_missing})."
+  description: "C({units, files, memcached_listen, mysql, rabbit, seed_rows, mysql_missing, rabbit_missing})."
   type: dict
 '''
 
@@ -70,7 +72,7 @@ def lab_infra_state(lines, mysql_servers=None, database_users=None, rabbit_users
         lines = lines.splitlines()
     if not isinstance(lines, (list, tuple)):
         raise AnsibleFilterError(f'nova.cells.lab_infra_state: expects the lines of the read, got {type(lines).__name__}')
-    state = {'units': {}, 'files': {}, 'memcached_listen': [], 'mysql': {}, 'rabbit': None}
+    state = {'units': {}, 'files': {}, 'memcached_listen': [], 'mysql': {}, 'rabbit': None, 'seed_rows': ''}
     rabbit = {'users': [], 'vhosts': [], 'permissions': []}
     rabbit_up = False
     for line in lines:
@@ -82,6 +84,8 @@ def lab_infra_state(lines, mysql_servers=None, database_users=None, rabbit_users
             state['units'][rest[0]] = {'active': rest[1] == 'active', 'enabled': rest[2] == 'enabled'}
         elif kind == 'file' and len(rest) == 5 and rest[1] != '-':
             state['files'][rest[0]] = {'sha1': rest[1], 'owner': rest[2], 'group': rest[3], 'mode': rest[4].lstrip('0') or '0'}
+        elif kind == 'seed_rows' and len(rest) == 1:
+            state['seed_rows'] = rest[0]
         elif kind == 'listen' and len(rest) == 1:
             state['memcached_listen'].append(rest[0])
         elif kind == 'mysql' and len(rest) >= 2:

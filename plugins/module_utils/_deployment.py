@@ -53,6 +53,40 @@ def node_types(settings):
     return [kind for kind, group in settings['nova_node_type_groups'].items() if group in group_names]
 
 
+# The host sets of the playbooks, as node types (host_pattern). The API-level hosts that can run the cells bootstrap
+# hold the API database credentials: super conductors, APIs, schedulers.
+HOST_SETS = {
+    'all': None,
+    'api_level': ('super_conductor', 'api', 'scheduler'),
+    'cell_level': ('cell_conductor', 'compute', 'console_proxy', 'cell_metadata'),
+}
+LAB_INFRA_GROUP = 'nova_lab_infra'
+
+
+def host_pattern(node_type_groups, selection):
+    """The Ansible host pattern of a set of Nova hosts, from nova_node_type_groups ({node type: inventory group}).
+
+    ``selection``: ``all`` (every node type's group), ``api_level``, ``cell_level``, ``computes_first`` (every group,
+    the computes' first: rotate_credentials rolls the computes before the conductors they report to), ``lab_infra``
+    (the lab's infrastructure group), or a list of node types (their groups, in that order).
+    """
+    groups = dict(node_type_groups)
+    if selection == 'lab_infra':
+        return LAB_INFRA_GROUP
+    if selection == 'computes_first':
+        kinds = ['compute'] + [kind for kind in groups if kind != 'compute']
+    elif isinstance(selection, str):
+        if selection not in HOST_SETS:
+            raise ValueError(f'unknown host set {selection!r} (known: {", ".join([*HOST_SETS, "computes_first", "lab_infra"])})')
+        kinds = list(groups) if HOST_SETS[selection] is None else list(HOST_SETS[selection])
+    else:
+        kinds = list(selection)
+    unknown = [kind for kind in kinds if kind not in groups]
+    if unknown:
+        raise ValueError(f'no inventory group for the node types {", ".join(map(str, unknown))} in nova_node_type_groups')
+    return ':'.join(groups[kind] for kind in kinds)
+
+
 def urls(settings):
     """The database and message-queue URLs of the deployment as this host uses them, and the cell mapping values.
 
@@ -355,6 +389,16 @@ def ini_sections(options):
     return result
 
 
+def conf_text(nova_host, description, ini):
+    """The text of nova.conf: a header, then each section of ``ini`` (ini_sections). No inline comments: oslo.config
+    would keep them in the value."""
+    lines = [f'# Managed by Ansible (nova.cells.nova_conf) for {nova_host}: {description}.',
+             '# Local changes are overwritten; use nova_conf_overrides.']
+    for section, options in ini:
+        lines += ['', f'[{section}]'] + [f'{name} = {value}' for name, value in options]
+    return '\n'.join(lines) + '\n'
+
+
 def env_lines(options):
     """OS_<SECTION>__<OPTION>="value" lines of an environment file (systemd EnvironmentFile quoting)."""
     lines = []
@@ -408,7 +452,7 @@ def nova_conf(settings, extra_sections=None):
     ``nova.cells.service_auth_options``) are laid under the computed options (the role's own options,
     ``nova_placement_options`` and the overrides win) before the host's refusals are checked and the database sections
     are split off: the one place where other concerns add sections.
-    Returns {problems, warnings, types, cell, file_sections, db_env_sections, db_in_environment, units, db_units,
+    Returns {problems, warnings, types, cell, description, file_sections, file_ini, text (the file), db_env_sections, db_in_environment, units, db_units,
     db_dropins}; ``problems`` empty means the file can be written.
     """
     s = settings
@@ -433,15 +477,17 @@ def nova_conf(settings, extra_sections=None):
         env_sections = {name: values for name, values in options.items() if name in DB_SECTIONS}
     else:
         file_sections, env_sections = options, {}
+    # For the header line of nova.conf.
+    description = (', '.join(host['types']) or 'no node type') + (' in {}'.format(host['cell']) if host['cell'] else '')
     return {
         'problems': problems,
         'warnings': sg_options['warnings'],
         'types': host['types'],
         'cell': host['cell'],
-        # For the header line of nova.conf.
-        'description': (', '.join(host['types']) or 'no node type') + (' in {}'.format(host['cell']) if host['cell'] else ''),
+        'description': description,
         'file_sections': file_sections,
         'file_ini': ini_sections(file_sections),
+        'text': conf_text(s['nova_host'], description, ini_sections(file_sections)),
         'db_env_sections': env_sections,
         'db_env_lines': env_lines(env_sections),
         'db_in_environment': in_env,

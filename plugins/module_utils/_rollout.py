@@ -25,6 +25,7 @@ import configparser
 import datetime
 import re
 
+from ansible_collections.nova.cells.plugins.module_utils._units import parse_systemctl_show  # noqa: F401  (part of this API)
 from ansible_collections.nova.cells.plugins.module_utils._urls import MASK, mask_url
 
 DRIVERS = ('db', 'mc')
@@ -68,23 +69,6 @@ def _timestamp(value):
         raise ValueError(f'cannot read the timestamp {text!r} (expected systemctl --timestamp=us+utc)')
     moment = datetime.datetime.strptime(match.group(1), '%Y-%m-%d %H:%M:%S').replace(tzinfo=datetime.UTC)
     return moment.timestamp() + float(match.group(2) or 0)
-
-
-def parse_systemctl_show(text):
-    """``systemctl show -p Id -p ActiveState -p ActiveEnterTimestamp UNIT...`` output as [{Id, ActiveState, ...}]."""
-    units, current = [], {}
-    for line in (text or '').splitlines():
-        line = line.strip()
-        if not line:
-            if current:
-                units.append(current)
-            current = {}
-            continue
-        key, sep, value = line.partition('=')
-        current[key] = value if sep else ''
-    if current:
-        units.append(current)
-    return units
 
 
 def stale_units(units, file_mtimes, wanted, changed=False):

@@ -19,6 +19,9 @@ description:
   - With O(files), writes several files in the same directory in one run (the nova-manage configs of the role
     C(nova.cells.cells), one module process where it took a C(file) task and a C(template) task per file); every file
     is handled as with O(path), with the same O(owner), O(group) and O(mode).
+  - With O(units), also reports which of those systemd units are not enabled, not running or not installed
+    (RV(units_down), from one C(systemctl show); read only), so that a playbook can skip its start step on a host
+    where everything runs, in the same module process.
   - The content is never shown, logged or put in the diff (it holds passwords); the diff names what changes.
   - Imports nothing but Ansible's module basics (no database driver), so that a run that changes nothing costs one short
     module process per host.
@@ -108,6 +111,14 @@ options:
         type: list
         elements: path
         default: []
+  units:
+    description:
+      - systemd units whose state to report in RV(units_down), read with one C(systemctl show) after the files are
+        written (in check mode too). Nothing is done to them.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.3.0
 notes:
   - The role C(nova.cells.nova_conf) validates a nova.conf that would change against Nova's option definitions before
     this module writes it.
@@ -176,6 +187,14 @@ files:
   elements: dict
   version_added: 0.2.0
   sample: [{path: /etc/nova/manage/api.conf, existed: true, checksum: 8843d7f92416211de9ebb963ff4ce28125932878, content_changed: false}]
+units_down:
+  description: The units of O(units) that are not enabled, not running or not installed (as M(nova.cells.systemd_units)
+    would enable or start them), in the order given.
+  returned: when O(units) is given
+  type: list
+  elements: str
+  version_added: 0.3.0
+  sample: [nova-compute]
 stale:
   description: Files found under O(stale.paths) that match O(stale.pattern) and are not in O(stale.keep), sorted.
   returned: always
@@ -191,6 +210,8 @@ import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nova.cells.plugins.module_utils._units import PROPERTIES, parse_show, units_down
 
 
 def _sha1(data):
@@ -314,6 +335,7 @@ def main():
                 pattern=dict(type='str', required=True),
                 keep=dict(type='list', elements='path', default=[]),
             )),
+            units=dict(type='list', elements='str', default=[]),
         ),
         required_one_of=[('path', 'files')],
         mutually_exclusive=[('path', 'files'), ('content', 'files')],
@@ -379,9 +401,24 @@ def main():
     else:
         result.update({k: v for k, v in written[0].items() if k != 'path'})
         header = params['path']
+    if params['units']:
+        result['units_down'] = read_units_down(module, params['units'])
     if module._diff:
         result['diff'] = {'before': before, 'after': after, 'before_header': header, 'after_header': header}
     module.exit_json(**result)
+
+
+def read_units_down(module, names):
+    """The units of ``names`` that are not enabled, not running or not installed (one systemctl show)."""
+    names = list(dict.fromkeys(names))
+    systemctl = module.get_bin_path('systemctl', required=True)
+    rc, out, err = module.run_command([systemctl, 'show', '--property=' + ','.join(PROPERTIES), '--', *names])
+    if rc != 0:
+        module.fail_json(msg=f"systemctl show failed (rc {rc}): {err.strip() or out.strip()}; cannot report the state of the units (the files were handled first)")
+    try:
+        return units_down(names, parse_show(out, len(names)))
+    except ValueError as exc:
+        module.fail_json(msg=f'{exc}; cannot report the state of the units (the files were handled first)', stdout=out)
 
 
 if __name__ == '__main__':

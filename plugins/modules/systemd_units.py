@@ -76,37 +76,7 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nova.cells.plugins.module_utils._rollout import parse_systemctl_show
-
-# The UnitFileState values for which `systemctl is-enabled` exits 0 (systemctl(1)), and the ActiveState values that
-# ansible.builtin.systemd_service takes as running.
-ENABLED = frozenset({'enabled', 'enabled-runtime', 'static', 'indirect', 'alias', 'generated', 'transient'})
-RUNNING = frozenset({'active', 'activating', 'reloading'})
-PROPERTIES = ('Id', 'LoadState', 'UnitFileState', 'ActiveState')
-
-
-def parse_show(text, count):
-    """The property blocks of `systemctl show -p ... UNIT...`, one per unit in order; fails unless there are count."""
-    blocks = parse_systemctl_show(text)
-    if len(blocks) != count:
-        raise ValueError(f'systemctl show gave {len(blocks)} unit(s) for {count}')
-    return blocks
-
-
-def plan(names, blocks, enabled, state):
-    """(missing units, [(name, properties, actions)]): what to do per unit; actions are 'enable' and 'start', in that order."""
-    missing, steps = [], []
-    for name, props in zip(names, blocks, strict=True):
-        if props.get('LoadState') == 'not-found':
-            missing.append(name)
-            continue
-        actions = []
-        if enabled and props.get('UnitFileState') not in ENABLED:
-            actions.append('enable')
-        if state == 'started' and props.get('ActiveState') not in RUNNING:
-            actions.append('start')
-        steps.append((name, props, actions))
-    return missing, steps
+from ansible_collections.nova.cells.plugins.module_utils._units import PROPERTIES, parse_show, plan
 
 
 def main():

@@ -21,6 +21,7 @@ READ = [
     "mysql main grant 'nova'@'%' nova_api",
     'mysql main up',
     'mysql cell2 up',
+    'seed_rows 89abcdef0123456789abcdef0123456789abcdef',
     '',
     'some noise',
 ]
@@ -41,11 +42,14 @@ def test_state_parses_each_kind_of_line():
                               'cell2': {'databases': [], 'users': [], 'grants': []}}
     assert state['rabbit'] == {'users': ['nova', 'guest'], 'vhosts': ['nova_api', 'cell1'],
                                'permissions': ['nova_api nova', '/ guest']}
+    assert state['seed_rows'] == '89abcdef0123456789abcdef0123456789abcdef'
 
 
 def test_rabbit_without_up_line_did_not_answer():
     assert FILTERS['lab_infra_state'](READ + RABBIT[:-1])['rabbit'] is None
     assert FILTERS['lab_infra_state']('unit a active enabled\n')['units'] == {'a': {'active': True, 'enabled': True}}
+    # Not read (no Keystone in the lab, or the line is missing): never equal to a recorded checksum.
+    assert FILTERS['lab_infra_state']('unit a active enabled\n')['seed_rows'] == ''
 
 
 def test_state_refuses_other_input():

@@ -134,6 +134,42 @@ def test_start_units_follow_the_start_types_order():
     assert d.start_units(UNITS, ['compute'], ['scheduler']) == []
 
 
+def test_conf_text_is_the_header_and_the_sections_in_file_order():
+    conf = d.nova_conf(settings('nova_compute', nova_conf_overrides={'zookeeper': {'address': None}, 'libvirt': {'virt_type': 'qemu'}}))
+    lines = conf['text'].splitlines()
+    assert lines[0].startswith('# Managed by Ansible (nova.cells.nova_conf) for ') and lines[0].endswith(f": {conf['description']}.")
+    assert lines[1] == '# Local changes are overwritten; use nova_conf_overrides.'
+    assert lines[2:4] == ['', '[DEFAULT]'] and conf['text'].endswith('\n') and not conf['text'].endswith('\n\n')
+    assert '\n[libvirt]\nvirt_type = qemu\n' in conf['text']
+    # Every option of file_ini, once, as "name = value" under its section.
+    for section, options in conf['file_ini']:
+        body = conf['text'].split(f'\n[{section}]\n', 1)[1].split('\n\n[', 1)[0]
+        assert body.splitlines() == [f'{name} = {value}' for name, value in options]
+
+
+@pytest.mark.parametrize(('selection', 'pattern'), [
+    ('all', ':'.join(GROUPS.values())),
+    ('api_level', 'nova_super_conductor:nova_api:nova_scheduler'),
+    ('cell_level', 'nova_cell_conductor:nova_compute:nova_console_proxy:nova_cell_metadata'),
+    ('lab_infra', 'nova_lab_infra'),
+    (['scheduler', 'api'], 'nova_scheduler:nova_api'),
+])
+def test_host_pattern(selection, pattern):
+    assert d.host_pattern(GROUPS, selection) == pattern
+
+
+def test_host_pattern_computes_first_keeps_every_group():
+    pattern = d.host_pattern(GROUPS, 'computes_first').split(':')
+    assert pattern[0] == 'nova_compute' and sorted(pattern) == sorted(GROUPS.values())
+
+
+def test_host_pattern_refuses_unknown_sets_and_types():
+    with pytest.raises(ValueError, match="unknown host set 'cells'"):
+        d.host_pattern(GROUPS, 'cells')
+    with pytest.raises(ValueError, match='no inventory group for the node types compute'):
+        d.host_pattern({'api': 'nova_api'}, ['api', 'compute'])
+
+
 def test_cells_plan_files_expected_computes_and_refusals():
     model = d.urls(settings('nova_api', nova_cells=ISOLATED, nova_api_mq_shared_cell=''))
     plan = d.cells_plan(model, [], '/etc/nova/manage', 'ctl')

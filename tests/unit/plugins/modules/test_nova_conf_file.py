@@ -9,6 +9,7 @@ import os
 import stat
 
 import pytest
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.nova.cells.plugins.modules import nova_conf_file
@@ -160,3 +161,25 @@ def test_several_files_bad_input_changes_nothing(tmp_path, capsys):
     assert 'is not a regular file' in result['msg'] and not (tmp_path / 'manage' / 'api.conf').exists()
     both = dict(files_args(tmp_path, {'api.conf': CONTENT}), path=str(tmp_path / 'x'), content=CONTENT)
     assert 'mutually exclusive' in failed(**both)['msg']
+
+
+def test_units_down_is_read_with_one_systemctl_call_and_changes_nothing(tmp_path, run, monkeypatch):
+    calls = []
+
+    def systemctl(_module, argv, **_kwargs):
+        calls.append(argv)
+        state = {'nova-api': ('enabled', 'active'), 'nova-scheduler': ('enabled', 'failed'), 'nova-conductor': ('disabled', 'active')}
+        blocks = [f'Id={name}.service\nLoadState={"loaded" if name in state else "not-found"}\n'
+                  f'UnitFileState={state.get(name, ("", ""))[0]}\nActiveState={state.get(name, ("", "inactive"))[1]}\n'
+                  for name in argv[argv.index('--') + 1:]]
+        return 0, '\n'.join(blocks), ''
+
+    monkeypatch.setattr(AnsibleModule, 'run_command', systemctl)
+    monkeypatch.setattr(AnsibleModule, 'get_bin_path', lambda _module, name, required=False, opt_dirs=None: '/usr/bin/systemctl')
+    first = run(**args(tmp_path, units=['nova-api', 'nova-scheduler', 'nova-conductor', 'nova-novncproxy']))
+    # Not running, not enabled, not installed; the running enabled one is not listed. Only "show" ran.
+    assert first['units_down'] == ['nova-scheduler', 'nova-conductor', 'nova-novncproxy']
+    assert len(calls) == 1 and calls[0][1] == 'show'
+    check = run(**args(tmp_path, units=['nova-api']), _ansible_check_mode=True)
+    assert check['units_down'] == [] and check['changed'] is False
+    assert 'units_down' not in run(**args(tmp_path))
