@@ -21,6 +21,10 @@ description:
     and C(rabbit) (C({users, vhosts, permissions}), C(none) when RabbitMQ did not answer), C(seed_rows) (empty when
     not read). A grant is
     C('USER'@'%' SCHEMA), a permission C(VHOST USER)."
+  - "With O(files), O(units), O(present), O(memcached_listen) and O(seed), also C(files_differ) (the paths of O(files)
+    that are missing or differ, and the paths of O(present) that are missing), C(units_down) (the units of O(units) that
+    are not active and enabled), C(memcached_ok), C(seed_ok), and C(in_place): true when nothing differs and nothing is
+    missing, so that the role skips all its other tasks."
   - "And what is missing of what the lab needs: C(mysql_missing) (C({server: [what]}) for each of O(mysql_servers), empty
     when its databases, O(database_users) and their grants on those databases are in place) and C(rabbit_missing)
     (the missing O(rabbit_users), O(vhosts) and permissions of each of those users on each of those vhosts)."
@@ -48,6 +52,25 @@ options:
     description: The RabbitMQ vhosts of the lab.
     type: list
     elements: str
+  files:
+    description: "The files the role manages, C({path: {sha1, owner, group, mode}}) (C(sha1) V(dir) for a directory)."
+    type: dict
+  units:
+    description: The systemd units that must be active and enabled.
+    type: list
+    elements: str
+  present:
+    description: Paths that must exist (their content is not compared).
+    type: list
+    elements: str
+  memcached_listen:
+    description: The listen addresses memcached must have (C(none) when the lab has no memcached).
+    type: list
+    elements: str
+  seed:
+    description: "The seeding stamp, C({path, digest}): it must hold the digest and the checksum of the seeded rows
+      (line C(seed_rows) of the read)."
+    type: dict
 '''
 
 EXAMPLES = r'''
@@ -60,14 +83,18 @@ EXAMPLES = r'''
 
 RETURN = r'''
 _value:
-  description: "C({units, files, memcached_listen, mysql, rabbit, seed_rows, mysql_missing, rabbit_missing})."
+  description: "C({units, files, memcached_listen, mysql, rabbit, seed_rows, mysql_missing, rabbit_missing, files_differ,
+    units_down, memcached_ok, seed_ok, in_place})."
   type: dict
 '''
+
+import hashlib
 
 from ansible.errors import AnsibleFilterError
 
 
-def lab_infra_state(lines, mysql_servers=None, database_users=None, rabbit_users=None, vhosts=None):
+def lab_infra_state(lines, mysql_servers=None, database_users=None, rabbit_users=None, vhosts=None, files=None, units=None,
+                    present=None, memcached_listen=None, seed=None):
     if isinstance(lines, str):
         lines = lines.splitlines()
     if not isinstance(lines, (list, tuple)):
@@ -115,7 +142,31 @@ def lab_infra_state(lines, mysql_servers=None, database_users=None, rabbit_users
     except (KeyError, TypeError, AttributeError) as exc:
         raise AnsibleFilterError(f'nova.cells.lab_infra_state: mysql_servers must be [{{name, databases}}]: {exc!r}') from None
     state['rabbit_missing'] = _rabbit_missing(state, rabbit_users or [], vhosts or [])
+    try:
+        state['files_differ'] = [path for path, wanted in (files or {}).items() if not _file_ok(state['files'].get(path), wanted)]
+        state['files_differ'] += [path for path in present or [] if path not in state['files']]
+        state['units_down'] = [name for name in units or [] if state['units'].get(name) != {'active': True, 'enabled': True}]
+        state['memcached_ok'] = memcached_listen is None or state['memcached_listen'] == list(memcached_listen)
+        state['seed_ok'] = seed is None or _seed_ok(state, seed['path'], seed['digest'])
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise AnsibleFilterError(f'nova.cells.lab_infra_state: files must be {{path: {{sha1, owner, group, mode}}}}, '
+                                 f'seed {{path, digest}}: {exc!r}') from None
+    state['in_place'] = (not state['files_differ'] and not state['units_down'] and state['memcached_ok'] and state['seed_ok']
+                         and not state['rabbit_missing'] and not any(state['mysql_missing'].values()))
     return state
+
+
+def _file_ok(have, wanted):
+    """Whether a file of the read is as wanted ({sha1, owner, group, mode}; sha1 "dir" for a directory)."""
+    return have is not None and have == {'sha1': wanted['sha1'], 'owner': wanted['owner'], 'group': wanted['group'],
+                                         'mode': str(wanted['mode']).lstrip('0') or '0'}
+
+
+def _seed_ok(state, path, digest):
+    """Whether the seeding stamp holds ``digest`` and the checksum of the seeded rows that the read found."""
+    have = state['files'].get(path)
+    wanted = hashlib.sha1(f"{digest} {state['seed_rows']}\n".encode()).hexdigest()  # noqa: S324  (a checksum)
+    return have is not None and bool(state['seed_rows']) and have['sha1'] == wanted
 
 
 def _mysql_missing(state, server, databases, users):

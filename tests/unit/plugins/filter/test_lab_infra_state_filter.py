@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -78,3 +80,37 @@ def test_rabbit_missing():
         'user x', 'vhost cell2', 'permission nova cell1', 'permission nova cell2', 'permission x nova_api',
         'permission x cell1', 'permission x cell2']
     assert f(READ, [], [], ['nova'], [])['rabbit_missing'] == ['RabbitMQ did not answer']
+
+
+def test_in_place_compares_files_units_present_memcached_and_the_seeding_stamp():
+    f = FILTERS['lab_infra_state']
+    digest = 'd' * 64
+    rows = '89abcdef0123456789abcdef0123456789abcdef'
+    stamp = hashlib.sha1(f'{digest} {rows}\n'.encode()).hexdigest()
+    read = ['unit mariadb active enabled', 'unit memcached active enabled',
+            'file /etc/a.cnf 0123456789abcdef0123456789abcdef01234567 root root 644', 'file /etc/d dir root nova 750',
+            'file /var/lib/marker da39a3ee5e6b4b0d3255bfef95601890afd80709 root root 644',
+            f'file /var/lib/keystone/seeded {stamp} root root 600', f'seed_rows {rows}', 'listen 0.0.0.0',
+            'mysql main up', 'rabbit up']
+    wanted = {'/etc/a.cnf': {'sha1': '0123456789abcdef0123456789abcdef01234567', 'owner': 'root', 'group': 'root', 'mode': '0644'},
+              '/etc/d': {'sha1': 'dir', 'owner': 'root', 'group': 'nova', 'mode': '0750'}}
+    args = dict(files=wanted, units=['mariadb', 'memcached'], present=['/var/lib/marker'], memcached_listen=['0.0.0.0'],
+                seed={'path': '/var/lib/keystone/seeded', 'digest': digest})
+    state = f(read, [{'name': 'main', 'databases': []}], [], [], [], **args)
+    assert state['in_place'] and state['files_differ'] == [] and state['units_down'] == [] and state['seed_ok']
+    # Each difference alone is enough to converge.
+    assert f(read, **dict(args, files=dict(wanted, **{'/etc/a.cnf': dict(wanted['/etc/a.cnf'], mode='0600')})))['files_differ'] == ['/etc/a.cnf']
+    assert f(read, **dict(args, units=['mariadb', 'rabbitmq-server']))['units_down'] == ['rabbitmq-server']
+    assert f(read, **dict(args, present=['/var/lib/marker', '/var/lib/mysql-cell2/mysql']))['in_place'] is False
+    assert f(read, **dict(args, memcached_listen=['127.0.0.1']))['in_place'] is False
+    assert f(read, **dict(args, seed={'path': '/var/lib/keystone/seeded', 'digest': 'e' * 64}))['seed_ok'] is False
+    assert f([line for line in read if not line.startswith('seed_rows')], **args)['seed_ok'] is False
+    assert f(read + ['mysql main db x'], [{'name': 'main', 'databases': ['nova_api']}], **args)['in_place'] is False
+    assert f(read[:-1], [], [], ['nova'], ['nova_api'], **args)['in_place'] is False   # RabbitMQ did not answer
+    # Without the lab's expectations, nothing differs (the other keys as before).
+    assert f(read)['in_place'] is True
+
+
+def test_in_place_refuses_malformed_expectations():
+    with pytest.raises(AnsibleFilterError, match='files must be'):
+        FILTERS['lab_infra_state'](READ, files={'/etc/openstack': {'sha1': 'dir'}})
