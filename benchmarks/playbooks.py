@@ -42,6 +42,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -302,7 +303,8 @@ def deploy(options):
                 print(f'    {seconds:7.1f}  {name}')
         mine = [run.wall for run in runs if 'this checkout' in run.label]
         base = [run.wall for run in runs if 'baseline' in run.label]
-        print(f'baseline wall / this checkout wall = {min(base) / min(mine):.2f}x (best of {options.rounds})')
+        print(f'baseline wall / this checkout wall = {min(base) / min(mine):.2f}x (best of {options.rounds}), '
+              f'{statistics.median(base) / statistics.median(mine):.2f}x (median of {options.rounds})')
         lab = [sum(seconds for name, seconds in run.plays if name.startswith('Lab infrastructure')) for run in runs]
         mine_nova = min(run.wall - seconds for run, seconds in zip(runs, lab, strict=True) if 'this checkout' in run.label)
         base_nova = min(run.wall - seconds for run, seconds in zip(runs, lab, strict=True) if 'baseline' in run.label)
