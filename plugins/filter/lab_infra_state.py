@@ -165,7 +165,7 @@ def _file_ok(have, wanted):
 def _seed_ok(state, path, digest):
     """Whether the seeding stamp holds ``digest`` and the checksum of the seeded rows that the read found."""
     have = state['files'].get(path)
-    wanted = hashlib.sha1(f"{digest} {state['seed_rows']}\n".encode()).hexdigest()  # noqa: S324  (a checksum)
+    wanted = hashlib.sha1(f"{digest} {state['seed_rows']}\n".encode()).hexdigest()  # a checksum, as the read's sha1sum
     return have is not None and bool(state['seed_rows']) and have['sha1'] == wanted
 
 

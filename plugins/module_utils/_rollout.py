@@ -25,7 +25,7 @@ import configparser
 import datetime
 import re
 
-from ansible_collections.nova.cells.plugins.module_utils._units import parse_systemctl_show  # noqa: F401  (part of this API)
+from ansible_collections.nova.cells.plugins.module_utils._units import parse_systemctl_show
 from ansible_collections.nova.cells.plugins.module_utils._urls import MASK, mask_url
 
 DRIVERS = ('db', 'mc')

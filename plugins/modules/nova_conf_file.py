@@ -414,7 +414,8 @@ def read_units_down(module, names):
     systemctl = module.get_bin_path('systemctl', required=True)
     rc, out, err = module.run_command([systemctl, 'show', '--property=' + ','.join(PROPERTIES), '--', *names])
     if rc != 0:
-        module.fail_json(msg=f"systemctl show failed (rc {rc}): {err.strip() or out.strip()}; cannot report the state of the units (the files were handled first)")
+        module.fail_json(msg=f"systemctl show failed (rc {rc}): {err.strip() or out.strip()}; "
+                             'cannot report the state of the units (the files were handled first)')
     try:
         return units_down(names, parse_show(out, len(names)))
     except ValueError as exc:
