@@ -8,8 +8,8 @@ name: host_pattern
 short_description: The host pattern of a set of Nova hosts, from the node type groups
 version_added: 0.3.0
 description:
-  - The host patterns of the nova.cells playbooks (C(hosts:) of each play), from C(nova_node_type_groups)
-    (C({node type: inventory group})).
+  - "The host patterns of the nova.cells playbooks (C(hosts) of each play), from C(nova_node_type_groups)
+    (C({node type: inventory group}))."
   - "O(selection): C(all) (the group of every node type), C(api_level) (super conductors, APIs, schedulers: the hosts
     with the API database credentials), C(cell_level) (cell conductors, computes, console proxies, cell metadata APIs),
     C(computes_first) (every group, the computes' first), C(lab_infra) (C(nova_lab_infra), the infrastructure of a test

@@ -99,11 +99,14 @@ def test_in_place_compares_files_units_present_memcached_and_the_seeding_stamp()
     state = f(read, [{'name': 'main', 'databases': []}], [], [], [], **args)
     assert state['in_place'] and state['files_differ'] == [] and state['units_down'] == [] and state['seed_ok']
     # Each difference alone is enough to converge.
-    assert f(read, **dict(args, files=dict(wanted, **{'/etc/a.cnf': dict(wanted['/etc/a.cnf'], mode='0600')})))['files_differ'] == ['/etc/a.cnf']
-    assert f(read, **dict(args, units=['mariadb', 'rabbitmq-server']))['units_down'] == ['rabbitmq-server']
-    assert f(read, **dict(args, present=['/var/lib/marker', '/var/lib/mysql-cell2/mysql']))['in_place'] is False
-    assert f(read, **dict(args, memcached_listen=['127.0.0.1']))['in_place'] is False
-    assert f(read, **dict(args, seed={'path': '/var/lib/keystone/seeded', 'digest': 'e' * 64}))['seed_ok'] is False
+    def variant(**changes):
+        return f(read, **{**args, **changes})
+
+    assert variant(files=dict(wanted, **{'/etc/a.cnf': dict(wanted['/etc/a.cnf'], mode='0600')}))['files_differ'] == ['/etc/a.cnf']
+    assert variant(units=['mariadb', 'rabbitmq-server'])['units_down'] == ['rabbitmq-server']
+    assert variant(present=['/var/lib/marker', '/var/lib/mysql-cell2/mysql'])['in_place'] is False
+    assert variant(memcached_listen=['127.0.0.1'])['in_place'] is False
+    assert variant(seed={'path': '/var/lib/keystone/seeded', 'digest': 'e' * 64})['seed_ok'] is False
     assert f([line for line in read if not line.startswith('seed_rows')], **args)['seed_ok'] is False
     assert f(read + ['mysql main db x'], [{'name': 'main', 'databases': ['nova_api']}], **args)['in_place'] is False
     assert f(read[:-1], [], [], ['nova'], ['nova_api'], **args)['in_place'] is False   # RabbitMQ did not answer
