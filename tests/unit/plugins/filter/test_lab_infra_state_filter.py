@@ -98,6 +98,7 @@ def test_in_place_compares_files_units_present_memcached_and_the_seeding_stamp()
                 seed={'path': '/var/lib/keystone/seeded', 'digest': digest})
     state = f(read, [{'name': 'main', 'databases': []}], [], [], [], **args)
     assert state['in_place'] and state['files_differ'] == [] and state['units_down'] == [] and state['seed_ok']
+
     # Each difference alone is enough to converge.
     def variant(**changes):
         return f(read, **{**args, **changes})
