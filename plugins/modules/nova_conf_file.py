@@ -115,6 +115,8 @@ options:
     description:
       - systemd units whose state to report in RV(units_down), read with one C(systemctl show) after the files are
         written (in check mode too). Nothing is done to them.
+      - Where systemd cannot be asked (no C(systemctl), or systemd is not the init system), every one of them is
+        reported down, so that a caller skipping its start step when none is down starts them as before.
     type: list
     elements: str
     default: []
@@ -409,17 +411,20 @@ def main():
 
 
 def read_units_down(module, names):
-    """The units of ``names`` that are not enabled, not running or not installed (one systemctl show)."""
+    """The units of ``names`` that are not enabled, not running or not installed (one systemctl show).
+
+    All of them when systemd cannot be asked (no systemctl, or not the init system: a container, a local test run):
+    a caller that skips starting units when none is down then starts them as it would without this report.
+    """
     names = list(dict.fromkeys(names))
-    systemctl = module.get_bin_path('systemctl', required=True)
-    rc, out, err = module.run_command([systemctl, 'show', '--property=' + ','.join(PROPERTIES), '--', *names])
-    if rc != 0:
-        module.fail_json(msg=f"systemctl show failed (rc {rc}): {err.strip() or out.strip()}; "
-                             'cannot report the state of the units (the files were handled first)')
+    systemctl = module.get_bin_path('systemctl')
+    if not systemctl:
+        return names
+    rc, out, _err = module.run_command([systemctl, 'show', '--property=' + ','.join(PROPERTIES), '--', *names])
     try:
-        return units_down(names, parse_show(out, len(names)))
-    except ValueError as exc:
-        module.fail_json(msg=f'{exc}; cannot report the state of the units (the files were handled first)', stdout=out)
+        return units_down(names, parse_show(out, len(names))) if rc == 0 else names
+    except ValueError:
+        return names
 
 
 if __name__ == '__main__':

@@ -183,3 +183,15 @@ def test_units_down_is_read_with_one_systemctl_call_and_changes_nothing(tmp_path
     check = run(**args(tmp_path, units=['nova-api']), _ansible_check_mode=True)
     assert check['units_down'] == [] and check['changed'] is False
     assert 'units_down' not in run(**args(tmp_path))
+
+
+def test_units_down_is_every_unit_where_systemd_cannot_be_asked(tmp_path, run, monkeypatch):
+    names = ['nova-api', 'nova-scheduler']
+    monkeypatch.setattr(AnsibleModule, 'get_bin_path', lambda _module, name, required=False, opt_dirs=None: None)
+    assert run(**args(tmp_path, units=names))['units_down'] == names
+    monkeypatch.setattr(AnsibleModule, 'get_bin_path', lambda _module, name, required=False, opt_dirs=None: '/usr/bin/systemctl')
+    monkeypatch.setattr(AnsibleModule, 'run_command',
+                        lambda _module, argv, **_kwargs: (1, '', 'System has not been booted with systemd as init system (PID 1).'))
+    result = run(**args(tmp_path, units=names))
+    assert result['units_down'] == names and result['changed'] is False
+
