@@ -194,4 +194,3 @@ def test_units_down_is_every_unit_where_systemd_cannot_be_asked(tmp_path, run, m
                         lambda _module, argv, **_kwargs: (1, '', 'System has not been booted with systemd as init system (PID 1).'))
     result = run(**args(tmp_path, units=names))
     assert result['units_down'] == names and result['changed'] is False
-
